@@ -1,0 +1,206 @@
+"""The save hook in a real jupyter_server, saving through the REST contents API.
+
+One server per module (default settings: marker required, scripts stripped,
+review folder `_review`). Copies are awaited by polling the disk, bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import nbformat
+import pytest
+
+from hooks_fixtures import (
+    SCRIPT_PAYLOAD,
+    files_below,
+    notebook_with_html_output,
+    notebook_with_missing_attachment,
+    python_notebook,
+    read_or_empty,
+    running_server,
+    scala_notebook,
+    wait_for,
+)
+
+pytestmark = pytest.mark.server
+
+OTHER_HOOK = textwrap.dedent("""
+    import pathlib
+
+    def hook(model, os_path, contents_manager, **kwargs):
+        path = pathlib.Path(os_path)
+        (path.parent / (path.name + ".other-hook-ran")).touch()
+""")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("server")
+    # Another extension's hook, configured the classic way: ours must not replace it.
+    hook_dir = base / "pythonpath"
+    hook_dir.mkdir()
+    (hook_dir / "other_save_hook.py").write_text(OTHER_HOOK, encoding="utf-8")
+    config = {"ContentsManager": {"post_save_hook": "other_save_hook.hook"}}
+    with running_server(base, config, extra_env={"PYTHONPATH": str(hook_dir)}) as running:
+        yield running
+
+
+def assert_saved(response) -> None:
+    """PUT answers 201 when it creates the file and 200 when it overwrites it."""
+    assert response.status_code in (200, 201), f"{response.status_code}: {response.text}"
+
+
+def test_python_notebook_gets_script_and_html_copies(server):
+    folder = server.mkdir("py")
+    response = server.save("py/analysis.ipynb", python_notebook("print('hello')", "hello out"))
+    assert_saved(response)
+
+    script = folder / "_review" / "analysis.py"
+    html = folder / "_review" / "analysis.html"
+    wait_for(lambda: script.exists() and html.exists(), what="python copies")
+    assert "print('hello')" in script.read_text()
+    assert "# A title" in script.read_text()  # markdown kept, as comments
+    assert "hello out" in html.read_text()  # the rendered output
+    assert "<html" in html.read_text()
+
+
+def test_scala_notebook_gets_scala_copy(server):
+    folder = server.mkdir("scala")
+    assert_saved(server.save("scala/model.ipynb", scala_notebook('val answer = 42')))
+
+    script = folder / "_review" / "model.scala"
+    wait_for(lambda: script.exists() and (folder / "_review" / "model.html").exists(),
+             what="scala copies")
+    text = script.read_text()
+    assert "val answer = 42" in text
+    assert text.startswith("// ")  # Scala comments, not Python ones
+    assert not (folder / "_review" / "model.py").exists()
+
+
+def test_later_save_updates_copies(server):
+    folder = server.mkdir("update")
+    script = folder / "_review" / "nb.py"
+    server.save("update/nb.ipynb", python_notebook("x = 'first'"))
+    wait_for(lambda: "x = 'first'" in read_or_empty(script), what="first copy")
+
+    server.save("update/nb.ipynb", python_notebook("x = 'second'", "second output"))
+    wait_for(lambda: "x = 'second'" in read_or_empty(script), what="updated script")
+    html = folder / "_review" / "nb.html"
+    wait_for(lambda: "second output" in read_or_empty(html), what="updated html")
+    assert "x = 'first'" not in script.read_text()
+
+
+def test_no_marker_no_copies(server):
+    folder = server.mkdir("unmarked", marker=None)
+    assert_saved(server.save("unmarked/nb.ipynb", python_notebook()))
+    # Proof that the save (and its hooks) ran, then that ours did nothing:
+    # a marked folder saved afterwards gets its copies, the unmarked one still has none.
+    marked = server.mkdir("unmarked_control")
+    server.save("unmarked_control/nb.ipynb", python_notebook())
+    wait_for(lambda: (marked / "_review" / "nb.html").exists(), what="control copies")
+    assert not (folder / "_review").exists()
+
+
+def test_misspelled_marker_is_accepted(server):
+    folder = server.mkdir("misspelled", marker=".ipynb_saveprocress")
+    server.save("misspelled/nb.ipynb", python_notebook())
+    wait_for(lambda: (folder / "_review" / "nb.py").exists(), what="copies via misspelled marker")
+
+
+def test_failing_export_keeps_save_successful_and_notebook_intact(server):
+    folder = server.mkdir("failing")
+    nb = notebook_with_missing_attachment()
+    assert_saved(server.save("failing/broken.ipynb", nb))  # created: 201
+    response = server.save("failing/broken.ipynb", nb)  # saved over: 200
+
+    assert response.status_code == 200, response.text
+    saved = nbformat.reads((folder / "broken.ipynb").read_text(), as_version=4)
+    # The notebook on disk is exactly what was saved.
+    assert saved == nbformat.reads(json.dumps(nb), as_version=4)
+    notebook_path = str(folder / "broken.ipynb")
+    log_line = wait_for(
+        lambda: next((line for line in server.log().splitlines()
+                      if "not updated" in line and notebook_path in line), None),
+        what="the failure in the server log",
+    )
+    assert "html copy failed" in log_line and "nowhere.png" in log_line
+    # The other format still got written: one failing exporter does not stop the rest.
+    assert (folder / "_review" / "broken.py").exists()
+    # And the server keeps working for the next save.
+    assert_saved(server.save("failing/broken.ipynb", python_notebook()))
+    wait_for(lambda: (folder / "_review" / "broken.html").exists(), what="recovered html")
+
+
+def test_review_folder_blocked_by_a_file_is_logged_not_raised(server):
+    folder = server.mkdir("blocked")
+    (folder / "_review").write_text("not a folder")
+    assert_saved(server.save("blocked/nb.ipynb", python_notebook()))
+    assert (folder / "nb.ipynb").exists()
+    wait_for(lambda: "a file has that name" in server.log(), what="the blocked-folder error")
+    assert (folder / "_review").read_text() == "not a folder"
+
+
+def test_twenty_quick_saves_end_with_the_last_content(server):
+    folder = server.mkdir("burst")
+    for number in range(20):
+        assert_saved(server.save("burst/nb.ipynb", python_notebook(f"step = {number}", f"out {number}")))
+    script = folder / "_review" / "nb.py"
+    html = folder / "_review" / "nb.html"
+    wait_for(lambda: "step = 19" in read_or_empty(script) and "out 19" in read_or_empty(html),
+             what="copies of the 20th save")
+    # The copies equal a fresh export of the final notebook.
+    from pyshim_hooks.exporter import ExportOptions, stale_copies
+    wait_for(lambda: not stale_copies(folder / "nb.ipynb", ExportOptions()), what="fresh copies")
+
+
+def test_html_copy_strips_scripts_from_outputs_by_default(server):
+    folder = server.mkdir("scripts")
+    html_output = f"<b onclick=\"steal()\">bold output</b>{SCRIPT_PAYLOAD}"
+    server.save("scripts/nb.ipynb", notebook_with_html_output(html_output))
+    html = folder / "_review" / "nb.html"
+    wait_for(lambda: "bold output" in read_or_empty(html), what="html copy")
+    text = html.read_text()
+    assert SCRIPT_PAYLOAD not in text
+    assert "window.pyshimPwned" not in text
+    assert "steal()" not in text
+
+
+def test_writes_only_into_the_review_folder_and_leaves_no_temp_files(server):
+    folder = server.mkdir("tidy")
+    server.save("tidy/nb.ipynb", python_notebook())
+    wait_for(lambda: (folder / "_review" / "nb.html").exists(), what="copies")
+    server.save("tidy/nb.ipynb", python_notebook("print('again')"))
+    wait_for(lambda: "again" in read_or_empty(folder / "_review" / "nb.py"), what="second copies")
+
+    written = files_below(folder)
+    outside = {
+        path for path in written
+        if path.parts[0] not in ("_review", ".ipynb_checkpoints")
+    }
+    # The notebook, the marker and the other extension's proof file; nothing of ours.
+    assert outside == {
+        folder.joinpath(name).relative_to(folder)
+        for name in ("nb.ipynb", ".ipynb_saveprocess", "nb.ipynb.other-hook-ran")
+    }
+    assert {path.name for path in (folder / "_review").iterdir()} == {"nb.py", "nb.html"}
+
+
+def test_other_extensions_post_save_hook_still_runs(server):
+    folder = server.mkdir("coexist")
+    server.save("coexist/nb.ipynb", python_notebook())
+    assert (folder / "nb.ipynb.other-hook-ran").exists()  # ran synchronously in the request
+    wait_for(lambda: (folder / "_review" / "nb.py").exists(), what="our copies too")
+
+
+def test_files_and_review_folder_notebooks_are_not_exported(server):
+    folder = server.mkdir("plain")
+    session, url = server.session, server.url
+    body = {"type": "file", "format": "text", "content": "just text"}
+    assert_saved(session.put(f"{url}/api/contents/plain/notes.txt", json=body))
+    server.save("plain/_review/inside.ipynb", python_notebook())
+    server.save("plain/nb.ipynb", python_notebook())
+    wait_for(lambda: (folder / "_review" / "nb.html").exists(), what="copies of nb")
+    assert not (folder / "_review" / "_review").exists()
+    assert not (folder / "_review" / "notes.py").exists()
