@@ -231,7 +231,7 @@ def _attributes_path(repo: Path) -> Path:
     # --git-path resolves linked worktrees and GIT_DIR overrides correctly.
     relative = _git(repo, "rev-parse", "--git-path", "info/attributes").stdout.strip()
     path = Path(relative)
-    return path if path.is_absolute() else Path(repo) / path
+    return path if path.is_absolute() else (Path(repo) / path).absolute()
 
 
 def _git_config_get(repo: Path, key: str) -> str | None:
