@@ -28,7 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .config import settings_from_config
 
-    options = settings_from_config().export_options()
+    try:
+        options = settings_from_config().export_options()
+    except Exception as exc:  # a broken jupyter_server_config.py, a bad SaveExport value
+        print(
+            f"pyshim export: cannot read the SaveExport settings from the Jupyter config "
+            f"(jupyter_server_config.py/.json, see `jupyter --paths`): {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
         notebooks = list(_notebooks_to_export(args.paths or [Path.cwd()], options))
     except ValueError as exc:

@@ -78,7 +78,9 @@ class ExportWorker:
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
-        if self._thread is not None:
+        if self._thread is not None and idle:
+            # An idle thread exits at once; a stuck export is abandoned (daemon
+            # thread) rather than holding up the server's exit a second time.
             self._thread.join(timeout)
         return idle
 

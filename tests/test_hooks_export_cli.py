@@ -120,3 +120,15 @@ def test_settings_come_from_jupyter_server_config(tmp_path, isolated_jupyter_con
     write_notebook(tmp_path / "nb.ipynb", python_notebook())
     assert main([str(tmp_path / "nb.ipynb")]) == 0
     assert sorted(path.name for path in (tmp_path / "copies").iterdir()) == ["nb.py"]
+
+
+def test_bad_setting_in_config_exits_2_with_the_reason(tmp_path, isolated_jupyter_config, capsys):
+    (isolated_jupyter_config / "jupyter_server_config.json").write_text(
+        '{"SaveExport": {"review_dir": "../outside"}}'
+    )
+    write_notebook(tmp_path / "nb.ipynb", python_notebook())
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyshim export: cannot read the SaveExport settings")
+    assert "plain folder name" in err
+    assert not (tmp_path.parent / "outside").exists()
