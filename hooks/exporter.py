@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import sanitize
 from .errors import ExportError
 
 DEFAULT_REVIEW_DIR = "_review"
@@ -153,8 +154,6 @@ _local = threading.local()
 
 def render_html(nb: Any, notebook: Path, strip_scripts: bool) -> tuple[str, str]:
     """(file name, text) of the standalone HTML copy with rendered outputs."""
-    from . import sanitize
-
     nb = sanitize.drop_active_outputs(nb) if strip_scripts else nb
     exporter = _html_exporter()
     exporter.reset_ids()

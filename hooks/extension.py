@@ -21,9 +21,6 @@ from .worker import ExportWorker
 # Seconds a stopping server waits for exports that are still queued.
 SHUTDOWN_FLUSH_SECONDS = 5.0
 
-# Hooks loaded in this process, so in-process benchmarks can flush them.
-active_hooks: list[SaveHook] = []
-
 
 class SaveHook:
     """The post-save hook: decides cheaply whether to export, then queues it."""
@@ -53,6 +50,10 @@ class SaveHook:
                 "pyshim_hooks: could not queue the export of %s: %s: %s",
                 os_path, type(exc).__name__, exc,
             )
+
+
+# Hooks loaded in this process, so in-process benchmarks can flush them.
+active_hooks: list[SaveHook] = []
 
 
 def load(serverapp: Any) -> SaveHook:
