@@ -1,0 +1,107 @@
+"""Runs in Spark's Python workers: one model load per worker process, reused by every task.
+
+mlflow's spark_udf loads the model for every task in local mode; Python workers are
+reused across tasks (spark.python.worker.reuse), so module state here survives and a
+model is loaded once per worker. `LOADS` counts loads so tests can see it.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+_MODELS: dict[str, object] = {}
+LOADS = 0
+
+# Spark DDL type of an input column -> pandas dtype the model's signature expects.
+_PANDAS_DTYPES = {"double": "float64", "float": "float32", "bigint": "int64", "int": "int32",
+                  "smallint": "int16", "tinyint": "int8", "boolean": "bool", "string": "object"}
+
+
+def model_for(key: str):
+    global LOADS
+    model = _MODELS.get(key)
+    if model is None:
+        import mlflow.pyfunc
+        from pyspark import SparkFiles
+
+        model = mlflow.pyfunc.load_model(SparkFiles.get(key))
+        _MODELS[key] = model
+        LOADS += 1
+    return model
+
+
+def predict_batches(key: str, names: list[str] | None, ddl_types: list[str], tensor: bool,
+                    result_kind: str, fields: list[str],
+                    batches: Iterator) -> Iterator[pd.Series | pd.DataFrame]:
+    model = model_for(key)
+    for batch in batches:
+        columns = batch if isinstance(batch, tuple) else (batch,)
+        frame = _frame(columns, names, ddl_types)
+        valid = frame.notna().all(axis=1).to_numpy()
+        yield _result(model, frame, valid, names, ddl_types, tensor, result_kind, fields)
+
+
+def _frame(columns, names, ddl_types) -> pd.DataFrame:
+    frame = pd.concat([c.reset_index(drop=True) for c in columns], axis=1, ignore_index=True)
+    if names:
+        frame.columns = names
+    return frame
+
+
+def _model_input(frame: pd.DataFrame, ddl_types: list[str], tensor: bool):
+    """Cast back what Arrow widened (ints with nulls arrive as floats)."""
+    typed = frame.copy()
+    for i, ddl in enumerate(ddl_types):
+        dtype = _PANDAS_DTYPES.get(ddl)
+        if dtype and dtype != "object":
+            typed.isetitem(i, typed.iloc[:, i].astype(dtype))
+    if tensor:
+        return typed.to_numpy()
+    return typed
+
+
+def _result(model, frame, valid, names, ddl_types, tensor, result_kind, fields):
+    n = len(frame)
+    if valid.all():
+        preds = model.predict(_model_input(frame, ddl_types, tensor)) if n else []
+        return _to_output(preds, n, result_kind, fields)
+    # Rows with a null or NaN input get a NULL result; the others are scored.
+    scored = frame[valid]
+    preds = model.predict(_model_input(scored, ddl_types, tensor)) if len(scored) else []
+    out = _to_output(preds, len(scored), result_kind, fields)
+    return _spread(out, valid, result_kind)
+
+
+def _to_output(preds, n: int, result_kind: str, fields: list[str]):
+    if result_kind == "struct":
+        frame = preds if isinstance(preds, pd.DataFrame) else pd.DataFrame(np.asarray(preds).reshape(n, -1))
+        if isinstance(preds, pd.DataFrame) and all(f in frame.columns for f in fields):
+            frame = frame[fields]
+        frame.columns = fields
+        return frame.reset_index(drop=True)
+    if result_kind == "array":
+        if isinstance(preds, pd.DataFrame):
+            preds = preds.to_numpy()
+        return pd.Series([np.asarray(row).tolist() for row in preds], dtype=object)
+    if isinstance(preds, pd.DataFrame):
+        preds = preds.iloc[:, 0]
+    values = np.asarray(preds)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    return pd.Series(values).reset_index(drop=True)
+
+
+def _spread(out, valid, result_kind):
+    """Put the scored rows back at their places; None elsewhere."""
+    n = len(valid)
+    positions = np.flatnonzero(valid)
+    if result_kind == "struct":
+        full = pd.DataFrame({c: pd.Series([None] * n, dtype=object) for c in out.columns})
+        for c in out.columns:
+            full.loc[positions, c] = out[c].to_numpy(dtype=object)
+        return full
+    full = pd.Series([None] * n, dtype=object)
+    full.iloc[positions] = list(out.to_numpy(dtype=object))
+    return full

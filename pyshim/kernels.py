@@ -1,0 +1,120 @@
+"""Kernel specs, built in code and written to kernels/ (committed, path-free).
+
+`python` as argv[0] is replaced by jupyter_client with the python running Jupyter, and
+`{resource_dir}` with the installed spec's folder, so the same files work in any clone.
+`pyshim install` copies them into the environment's prefix (never ~/.local).
+"""
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from . import paths
+
+SCALA_KERNEL = "pyshim-scala"
+PYTHON_KERNEL = "pyshim-python"
+
+LOG4J2 = """\
+# Spark logs WARN and above to the kernel's stderr (the Jupyter server log), not INFO.
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.toree.name = org.apache.toree
+logger.toree.level = warn
+# Python UDF workers report a lost accumulator server at ERROR; pyshim restarts its sidecar.
+logger.pyacc.name = org.apache.spark.api.python.PythonAccumulatorV2
+logger.pyacc.level = fatal
+"""
+
+
+def spec_files() -> dict[str, dict[str, str]]:
+    """Kernel name -> {file name: content}."""
+    scala = {
+        "argv": ["python", "-m", "pyshim.launch", "--resource-dir", "{resource_dir}",
+                 "--connection-file", "{connection_file}"],
+        "display_name": "Scala 2.12 · Spark 3.5 (Toree + pyshim)",
+        "language": "scala",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {"pyshim": {"kind": "toree"}},
+    }
+    python = {
+        "argv": ["python", "-m", "pyshim.launch_ipython", "-f", "{connection_file}"],
+        "display_name": "Python 3 · PySpark 3.5 + MLflow (pyshim)",
+        "language": "python",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {"debugger": True, "pyshim": {"kind": "ipython"}},
+    }
+    return {
+        SCALA_KERNEL: {"kernel.json": _dump(scala), "log4j2.properties": LOG4J2},
+        PYTHON_KERNEL: {"kernel.json": _dump(python)},
+    }
+
+
+def _dump(spec: dict) -> str:
+    return json.dumps(spec, indent=1, sort_keys=True) + "\n"
+
+
+def generate(target: Path = paths.KERNELS_DIR) -> list[Path]:
+    """Write the specs under target; return the files that changed."""
+    changed = []
+    for name, files in spec_files().items():
+        for fname, content in files.items():
+            path = target / name / fname
+            if not path.exists() or path.read_text() != content:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
+                changed.append(path)
+    return changed
+
+
+def kernels_root(prefix: Path) -> Path:
+    return prefix / "share" / "jupyter" / "kernels"
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    if not b.is_dir():
+        return False
+    cmp = filecmp.dircmp(a, b)
+    return not (cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files)
+
+
+def install(prefix: Path = Path(sys.prefix), source: Path = paths.KERNELS_DIR) -> list[str]:
+    """Copy kernels/* into <prefix>/share/jupyter/kernels; idempotent."""
+    generate(source)
+    _add_toree_logo(source / SCALA_KERNEL)
+    done = []
+    for name in spec_files():
+        dest = kernels_root(prefix) / name
+        if _same_tree(source / name, dest):
+            continue
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(source / name, dest)
+        done.append(f"installed kernel spec {name} in {dest}")
+    return done
+
+
+def uninstall(prefix: Path = Path(sys.prefix)) -> list[str]:
+    done = []
+    for name in spec_files():
+        dest = kernels_root(prefix) / name
+        if dest.exists():
+            shutil.rmtree(dest)
+            done.append(f"removed kernel spec {name} from {dest}")
+    return done
+
+
+def _add_toree_logo(spec_dir: Path) -> None:
+    """The Toree logo ships in the toree package; copied at install time, not committed."""
+    logo = paths.package_dir("toree") / "logo-64x64.png"
+    if logo.exists() and not (spec_dir / "logo-64x64.png").exists():
+        shutil.copyfile(logo, spec_dir / "logo-64x64.png")

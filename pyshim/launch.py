@@ -1,0 +1,95 @@
+"""Start the Toree Scala kernel: `python -m pyshim.launch --resource-dir D --connection-file F`.
+
+The kernel spec stays free of machine paths; this resolves them at start, builds the
+extension jar if a source changed, and execs spark-submit so that the JVM becomes the
+kernel process (signals from Jupyter reach it directly).
+
+SPARK_OPTS and TOREE_OPTS from the environment are passed through, as with the stock
+Toree kernel, so `SPARK_OPTS="--master spark://host:7077"` works at run time.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from . import paths, scala_build
+from .errors import PyshimError
+
+# Toree's plugin searcher reflects into java.util.jar; Java 17 forbids it without this.
+# Spark's launcher adds its own --add-opens list for Spark itself.
+JAVA17_OPENS = ["--add-opens=java.base/java.util.jar=ALL-UNNAMED"]
+
+
+def _merge_jars(spark_opts: list[str], jar: str) -> list[str]:
+    """Keep a user's --jars and add ours to it instead of being overridden."""
+    opts = list(spark_opts)
+    for i, opt in enumerate(opts[:-1]):
+        if opt == "--jars":
+            opts[i + 1] = f"{opts[i + 1]},{jar}"
+            return opts
+    return [*opts, "--jars", jar]
+
+
+def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env["SPARK_HOME"] = str(paths.spark_home())
+    env.setdefault("PYSPARK_PYTHON", paths.environment_python())
+    env["PYSHIM_PYTHON"] = paths.environment_python()
+    java_home = env.get("JAVA_HOME")
+    if not java_home:
+        env["JAVA_HOME"] = str(paths.java_executable().resolve().parent.parent)
+    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS]
+    if resource_dir and (resource_dir / "log4j2.properties").exists():
+        # Spark's default logs INFO to the kernel's stderr; WARN keeps the server log readable.
+        submit_opts.append(f"-Dlog4j2.configurationFile=file:{resource_dir / 'log4j2.properties'}")
+    env["SPARK_SUBMIT_OPTS"] = " ".join(o for o in submit_opts if o)
+    env.setdefault("PYSHIM_SNIPPETS", str(paths.SNIPPETS_DIR))
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: keep Spark's ports on loopback
+    env.setdefault("PYTHONHASHSEED", "0")  # Spark needs it fixed across Python workers
+    return env
+
+
+def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
+    jar = str(paths.EXTENSION_JAR)
+    # --jars puts the extension in the class loader that holds Toree (its classes extend
+    # Toree's), which is also the REPL's class path. The driver's system class path would
+    # need Toree there too, and Toree's bundled SLF4J 1 then silences Spark's logging.
+    spark_opts = shlex.split(env.get("SPARK_OPTS", ""))
+    toree_opts = shlex.split(env.get("TOREE_OPTS", ""))
+    return [
+        str(paths.spark_home() / "bin" / "spark-submit"),
+        "--name", "pyshim-toree",
+        *_merge_jars(spark_opts, jar),
+        "--class", "org.apache.toree.Main",
+        str(paths.toree_jar()),
+        "--magic-url", Path(jar).as_uri(),
+        *toree_opts,
+        "--profile", connection_file,
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyshim.launch", description=__doc__)
+    parser.add_argument("--resource-dir", type=Path)
+    parser.add_argument("--connection-file", required=True)
+    parser.add_argument("--print", action="store_true", help="print the command instead of running it")
+    args = parser.parse_args(argv)
+    try:
+        scala_build.build()
+        env = kernel_environment(args.resource_dir, dict(os.environ))
+        cmd = kernel_command(args.connection_file, env)
+    except PyshimError as err:
+        print(f"pyshim: cannot start the Toree kernel: {err}", file=sys.stderr)
+        return 1
+    if args.print:
+        print(shlex.join(cmd))
+        return 0
+    os.execve(cmd[0], cmd, env)
+    return 0  # unreachable
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Register an MLflow pyfunc model as a Spark SQL function in a SparkSession.
+
+Usable from any PySpark session (`pyshim.register_model(spark, "wine", "models:/wine@champion")`)
+and from the Toree kernel's sidecar, where the function also gets call-time checks in the
+JVM (see scala/src/pyshim/Functions.scala).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pandas as pd
+
+from . import signatures
+from .errors import ModelError
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class RegisteredModel:
+    name: str
+    model_uri: str
+    resolved: str        # e.g. "version 3, run 1a2b..." or the local path
+    inputs: signatures.Inputs
+    result_type: str
+    replaced: bool
+    warnings: list[str]
+
+    def summary(self) -> str:
+        verb = "replaced" if self.replaced else "registered"
+        lines = [f"{self.name}: {verb} {self.model_uri} ({self.resolved}) as a Spark SQL function",
+                 f"  inputs: {self.inputs.describe()}",
+                 f"  result: {self.result_type}"]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def register_model(spark, name: str, model_uri: str, result_type: str | None = None,
+                   env_manager: str = "local") -> RegisteredModel:
+    """Register MODEL_URI as the SQL function NAME in `spark`; returns what was registered."""
+    if not _NAME.match(name or ""):
+        raise ModelError.bad_name(name)
+    if env_manager not in ("local", "virtualenv"):
+        raise ModelError(f"env_manager must be 'local' or 'virtualenv', got {env_manager!r}")
+    import mlflow
+
+    tracking_uri = mlflow.get_tracking_uri()
+    resolved = _describe(model_uri, tracking_uri)
+    local = _download(model_uri, tracking_uri)
+    meta = _pyfunc_metadata(local, model_uri)
+    inputs = signatures.inputs_of(meta.signature)
+    notes = []
+    if meta.signature is None:
+        notes.append("the model has no signature: columns are passed positionally "
+                     f"and the result type defaults to {signatures.DEFAULT_RESULT_TYPE}")
+    ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
+    data_type = _parse_ddl(ddl)
+    if env_manager == "virtualenv":
+        udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
+    else:
+        udf = _model_udf(_ship(spark, local, name), name, inputs, data_type)
+    replaced = _register(spark, name, udf, inputs)
+    return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes)
+
+
+def _describe(uri: str, tracking_uri: str) -> str:
+    """Which model a URI means now: the registry version and run behind an alias."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if uri.startswith("models:/"):
+            ref = uri[len("models:/"):].split("/")[0]
+            client = MlflowClient()
+            if "@" in ref:
+                name, alias = ref.split("@", 1)
+                mv = client.get_model_version_by_alias(name, alias)
+            else:
+                name, version = ref, uri[len("models:/"):].split("/")[1]
+                mv = client.get_model_version(name, version)
+            return f"version {mv.version}, run {mv.run_id}"
+        if uri.startswith("runs:/"):
+            return f"run {uri[len('runs:/'):].split('/')[0]}"
+        return "local model"
+    except (MlflowException, IndexError, ValueError) as err:
+        raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
+
+
+def _download(uri: str, tracking_uri: str) -> Path:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if Path(uri).is_dir():
+        return Path(uri)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(prefix="pyshim-model-")))
+    except (MlflowException, OSError) as err:
+        raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
+    except Exception as err:  # network errors from an http tracking server come in many types
+        raise ModelError.not_found(uri, tracking_uri, f"{type(err).__name__}: {_first_line(err)}") from None
+
+
+def _pyfunc_metadata(local: Path, uri: str):
+    from mlflow.models import Model
+
+    mlmodel = local / "MLmodel"
+    if not mlmodel.exists():
+        raise ModelError(f"{uri!r} is not an MLflow model: no MLmodel file in {local}; "
+                         "point at the model folder (for example runs:/<run_id>/model)")
+    meta = Model.load(str(mlmodel))
+    if "python_function" not in meta.flavors:
+        raise ModelError.not_pyfunc(uri, sorted(meta.flavors))
+    return meta
+
+
+def _parse_ddl(ddl: str):
+    from pyspark.sql.types import _parse_datatype_string
+
+    try:
+        return _parse_datatype_string(ddl)
+    except Exception as err:
+        raise ModelError.bad_result_type(ddl, _first_line(err)) from None
+
+
+def _ship(spark, local: Path, name: str) -> str:
+    """Give the model a unique folder name and add it to the job's files (executors fetch it)."""
+    key = f"pyshim-{name}-{uuid.uuid4().hex[:8]}"
+    staged = Path(tempfile.mkdtemp(prefix="pyshim-ship-")) / key
+    shutil.copytree(local, staged)
+    spark.sparkContext.addFile(str(staged), recursive=True)
+    return key
+
+
+def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type):
+    from pyspark.sql.functions import pandas_udf
+
+    from . import _worker
+
+    kind, fields = signatures.result_kind(data_type)
+    names, ddl_types, tensor = inputs.names, list(inputs.ddl_types), inputs.tensor
+
+    def predict(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
+        yield from _worker.predict_batches(key, names, ddl_types, tensor, kind, fields, batches)
+
+    predict.__name__ = predict.__qualname__ = name  # Spark names result columns after it
+    return pandas_udf(predict, returnType=data_type)
+
+
+def _register(spark, name: str, udf, inputs: signatures.Inputs) -> bool:
+    """Through pyshim's JVM registry when the extension jar is loaded, else plain Spark."""
+    jvm = spark.sparkContext._jvm
+    functions = _jvm_functions(jvm)
+    if functions is None:
+        replaced = name in {f.name for f in spark.catalog.listFunctions() if f.isTemporary}
+        spark.udf.register(name, udf)
+        return replaced
+    judf = udf._unwrapped._judf if hasattr(udf, "_unwrapped") else udf._judf
+    names = inputs.names or [f"_{i}" for i in range(len(inputs.ddl_types))]
+    return bool(functions.register(spark._jsparkSession, name, judf, names, inputs.ddl_types,
+                                   inputs.positional))
+
+
+def _jvm_functions(jvm):
+    try:
+        functions = jvm.pyshim.Functions
+        functions.isRegistered("")  # raises when the class is not on the JVM's class path
+        return functions
+    except Exception:
+        return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

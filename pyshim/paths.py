@@ -1,0 +1,86 @@
+"""Where things live: Spark, Toree, the extension jar, the environment.
+
+Everything is found from installed packages (no import of pyspark needed), so a kernel
+launch or `pyshim doctor` costs milliseconds.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import SetupError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCALA_SRC = REPO_ROOT / "scala" / "src"
+SCALA_BUILD = REPO_ROOT / "scala" / "build"
+EXTENSION_JAR = SCALA_BUILD / "pyshim-toree.jar"
+KERNELS_DIR = REPO_ROOT / "kernels"
+SNIPPETS_DIR = REPO_ROOT / "notebooks" / "snippets"
+
+JDK_HINT = "install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+
+
+def package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SetupError(f"the Python package {name!r} is not installed in {sys.prefix}",
+                         "run `make test` or `pip install -e .` in the project's .venv")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def spark_home() -> Path:
+    """The pip package of pyspark is a whole Spark distribution."""
+    return package_dir("pyspark")
+
+
+def spark_jars() -> Path:
+    return spark_home() / "jars"
+
+
+def toree_jar() -> Path:
+    lib = package_dir("toree") / "lib"
+    jars = sorted(lib.glob("toree-assembly-*.jar"))
+    if not jars:
+        raise SetupError(f"no toree-assembly jar in {lib}", "reinstall toree: pip install toree==0.5.0")
+    return jars[-1]
+
+
+def scala_jar(prefix: str) -> Path:
+    jars = sorted(spark_jars().glob(f"{prefix}-2.12.*.jar"))
+    if not jars:
+        raise SetupError(f"no {prefix} 2.12 jar in {spark_jars()}",
+                         "pyspark must be 3.5.x (Scala 2.12): pip install pyspark==3.5.8")
+    return jars[-1]
+
+
+def java_executable() -> Path:
+    """JAVA_HOME wins, as it does for spark-submit; then java on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        java = Path(java_home) / "bin" / "java"
+        if not java.exists():
+            raise SetupError(f"JAVA_HOME={java_home} has no bin/java", JDK_HINT)
+        return java
+    found = shutil.which("java")
+    if not found:
+        raise SetupError("no `java` on PATH", JDK_HINT)
+    return Path(found)
+
+
+def java_tool(name: str) -> Path:
+    """javac-side tools (jar) sit beside java in a JDK, not in a bare JRE."""
+    tool = java_executable().resolve().parent / name
+    if tool.exists():
+        return tool
+    found = shutil.which(name)
+    if not found:
+        raise SetupError(f"no `{name}` found beside {java_executable()} (a JRE, not a JDK?)", JDK_HINT)
+    return Path(found)
+
+
+def environment_python() -> str:
+    """The python of this environment: the sidecar and Spark's Python workers must use it."""
+    return sys.executable

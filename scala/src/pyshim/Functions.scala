@@ -1,0 +1,99 @@
+package pyshim
+
+import java.util.concurrent.ConcurrentHashMap
+
+import scala.collection.JavaConverters._
+
+import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, GetStructField}
+import org.apache.spark.sql.execution.python.UserDefinedPythonFunction
+import org.apache.spark.sql.types._
+
+/** One model input from the signature; dataType None means "any" (no signature). */
+final case class InputSpec(name: String, dataType: Option[DataType]) {
+  def describe: String = dataType.map(t => s"$name ${t.simpleString}").getOrElse(name)
+}
+
+final class ModelFunction(val name: String, val udf: UserDefinedPythonFunction,
+                          val inputs: Seq[InputSpec], val positional: Boolean)
+
+/**
+ * Model functions live in Spark's function registry with a builder of ours, so a call is
+ * checked when the query is analysed (before any job): the number of inputs and their types
+ * against the model's signature, with a short message. Numeric inputs are widened to the
+ * signature's type. Before building, the sidecar is checked and restarted when it died.
+ */
+object Functions {
+  private val current = new ConcurrentHashMap[String, ModelFunction]()
+  @volatile var beforeCall: () => Unit = () => ()
+
+  /** Called from Python. Returns true when the name was already a model function. */
+  def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
+               inputNames: java.util.List[String], inputTypes: java.util.List[String],
+               positional: Boolean): Boolean = {
+    val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) =>
+      InputSpec(n, if (t == null || t.isEmpty) None else Some(DataType.fromDDL(t)))
+    }
+    val replaced = current.containsKey(name)
+    current.put(name, new ModelFunction(name, udf, specs.toSeq, positional))
+    spark.sessionState.functionRegistry.createOrReplaceTempFunction(name, args => build(name, args), "python_udf")
+    replaced
+  }
+
+  def isRegistered(name: String): Boolean = current.containsKey(name)
+  def names(): java.util.List[String] = current.keySet().asScala.toSeq.sorted.asJava
+
+  private def build(name: String, args: Seq[Expression]): Expression = {
+    beforeCall()
+    val fn = current.get(name)
+    fn.udf.builder(checkArgs(fn, args))
+  }
+
+  def checkArgs(fn: ModelFunction, given: Seq[Expression]): Seq[Expression] = {
+    val args = expandStruct(fn, given)
+    if (fn.positional) return args
+    if (args.size != fn.inputs.size) throw arityError(fn, given)
+    fn.inputs.zip(args).zipWithIndex.map { case ((spec, arg), i) => coerce(fn, spec, arg, i) }
+  }
+
+  /** wine(struct(a, b, c)) or wine(struct(*)) is the same as wine(a, b, c). */
+  private def expandStruct(fn: ModelFunction, args: Seq[Expression]): Seq[Expression] = args match {
+    case Seq(single) if fn.inputs.size != 1 && isStruct(single) =>
+      val fields = single.dataType.asInstanceOf[StructType].fieldNames
+      val byName = fn.inputs.map(s => fields.indexWhere(_.equalsIgnoreCase(s.name)))
+      val order = if (byName.forall(_ >= 0)) byName else fields.indices
+      order.map(i => GetStructField(single, i, Some(fields(i))))
+    case other => other
+  }
+
+  private def isStruct(e: Expression): Boolean = scala.util.Try(e.dataType.isInstanceOf[StructType]).getOrElse(false)
+
+  private def coerce(fn: ModelFunction, spec: InputSpec, arg: Expression, index: Int): Expression =
+    spec.dataType match {
+      case None => arg
+      case Some(want) =>
+        val got = arg.dataType
+        if (got == want || got == NullType) arg
+        else if (widens(got, want)) Cast(arg, want)
+        else throw new PyshimException(
+          s"${fn.name} expects ${fn.inputs.size} inputs (${fn.inputs.map(_.describe).mkString(", ")}); " +
+          s"input ${index + 1} (${spec.name}) must be ${want.simpleString} but got ${got.simpleString} " +
+          s"from ${arg.sql}. Cast it: CAST(${arg.sql} AS ${want.sql}).")
+    }
+
+  private def widens(from: DataType, to: DataType): Boolean = (from, to) match {
+    case (_: NumericType, DoubleType | FloatType) => true
+    case (ByteType | ShortType | IntegerType, LongType) => true
+    case (ByteType | ShortType, IntegerType) => true
+    case (_: NumericType, _: DecimalType) => true
+    case _ => false
+  }
+
+  private def arityError(fn: ModelFunction, given: Seq[Expression]): PyshimException = {
+    val got = given.map(e => scala.util.Try(s"${e.sql} ${e.dataType.simpleString}").getOrElse(e.sql))
+    new PyshimException(
+      s"${fn.name} expects ${fn.inputs.size} inputs (${fn.inputs.map(_.describe).mkString(", ")}), " +
+      s"got ${given.size}${if (got.isEmpty) "" else got.mkString(": (", ", ", ")")}. " +
+      s"Pass the columns in signature order, or one struct(...) of them.")
+  }
+}

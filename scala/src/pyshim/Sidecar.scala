@@ -1,0 +1,177 @@
+package pyshim
+
+import java.io.File
+import java.net.InetAddress
+import java.nio.charset.StandardCharsets
+import java.nio.file.Files
+import java.security.SecureRandom
+
+import scala.concurrent.Await
+import scala.concurrent.duration._
+import scala.util.{Failure, Success, Try}
+
+import org.apache.spark.sql.SparkSession
+import py4j.GatewayServer
+
+/**
+ * The Python process that shares this kernel's SparkSession. Started on first use, kept as
+ * long as the kernel (its Python UDFs report accumulators to it), restarted when it died,
+ * and replaying the models it had registered. It ends with the JVM: a shutdown hook
+ * destroys it, and it exits by itself when its parent is gone.
+ */
+object Sidecar {
+  private val StartTimeoutMs = 120000L
+  private var gateway: GatewayServer = _
+  private var process: Process = _
+  private var logFile: File = _
+  private val registrations = new java.util.LinkedHashMap[String, String]()
+
+  def python: String = sys.env.getOrElse("PYSHIM_PYTHON", sys.env.getOrElse("PYSPARK_PYTHON", "python3"))
+  def isAlive: Boolean = synchronized { process != null && process.isAlive }
+  def pid: Long = synchronized { if (process == null) -1L else process.pid() }
+  def gatewayPort: Int = synchronized { if (gateway == null) -1 else gateway.getListeningPort }
+
+  /** Make sure a live sidecar exists; returns a one-line notice when it had to be restarted. */
+  def ensure(spark: SparkSession): Option[String] = synchronized {
+    if (isAlive) return None
+    val previous = Option(process)
+    previous.foreach(_ => Bridge.failAll("the Python sidecar stopped"))
+    start(spark)
+    previous.map { old =>
+      val names = replayRegistrations(spark)
+      val models = if (names.isEmpty) "" else s" and re-registered ${names.mkString(", ")}"
+      s"pyshim: the Python sidecar had stopped (exit code ${old.exitValue}); restarted it$models."
+    }
+  }
+
+  /** Run an operation in the sidecar and wait for its JSON answer. */
+  def call(spark: SparkSession, op: String, payload: String, sink: OutputSink,
+           notice: String => Unit): String = {
+    ensure(spark).foreach(notice)
+    val request = Bridge.submit(op, payload, sink)
+    while (!request.result.isCompleted) {
+      Try(Await.ready(request.result.future, 200.millis))
+      if (!isAlive && !request.result.isCompleted) {
+        Bridge.failAll(s"the Python sidecar stopped (exit code ${Try(process.exitValue).getOrElse("?")}) " +
+          "while running this; it restarts on next use")
+      }
+    }
+    request.result.future.value.get match {
+      case Success(json) => json
+      case Failure(err) => throw err
+    }
+  }
+
+  def remember(name: String, requestJson: String): Unit = synchronized { registrations.put(name, requestJson) }
+  def registeredNames: Seq[String] = synchronized {
+    import scala.collection.JavaConverters._
+    registrations.keySet().asScala.toSeq
+  }
+
+  private def replayRegistrations(spark: SparkSession): Seq[String] = {
+    import scala.collection.JavaConverters._
+    val pending = registrations.asScala.toSeq
+    pending.flatMap { case (name, json) =>
+      Try(call(spark, "register", json, Sinks.discard, _ => ())).toOption.map(_ => name)
+    }
+  }
+
+  private def start(spark: SparkSession): Unit = {
+    Bridge.setSession(spark)
+    val secret = ensureGateway()
+    Bridge.resetReady()
+    logFile = File.createTempFile("pyshim-sidecar-", ".log")
+    logFile.deleteOnExit()
+    val builder = new ProcessBuilder(python, "-m", "pyshim.sidecar")
+    val env = builder.environment()
+    env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
+    env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
+    builder.redirectErrorStream(true)
+    builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile))
+    process = builder.start()
+    val ready = Bridge.awaitReady(StartTimeoutMs, () => process.isAlive)
+    if (ready < 0) {
+      val status = if (process.isAlive) { process.destroyForcibly(); "did not answer in 120 s" }
+                   else s"exited with code ${process.exitValue}"
+      throw new PyshimException(s"the Python sidecar ($python -m pyshim.sidecar) $status. " +
+        s"Its last output:\n${logTail(12)}\nCheck that pyshim is installed in that python " +
+        "(PYSHIM_PYTHON / PYSPARK_PYTHON), for example with `make test` or `pip install -e .`.")
+    }
+  }
+
+  private var secretValue: String = _
+
+  private def ensureGateway(): String = {
+    if (gateway == null) {
+      secretValue = newSecret()
+      gateway = new GatewayServer.GatewayServerBuilder()
+        .entryPoint(Bridge)
+        .javaPort(0)
+        .javaAddress(InetAddress.getLoopbackAddress)
+        .authToken(secretValue)
+        .build()
+      gateway.start(true)
+      Interrupts.install()
+      Runtime.getRuntime.addShutdownHook(new Thread(() => stop()))
+    }
+    secretValue
+  }
+
+  private def newSecret(): String = {
+    val bytes = new Array[Byte](32)
+    new SecureRandom().nextBytes(bytes)
+    bytes.map("%02x".format(_)).mkString
+  }
+
+  def logTail(lines: Int): String = Try {
+    val all = new String(Files.readAllBytes(logFile.toPath), StandardCharsets.UTF_8).split("\n")
+    all.takeRight(lines).mkString("\n")
+  }.getOrElse("(no output)")
+
+  /** Send SIGINT to the sidecar: Python raises KeyboardInterrupt and PySpark cancels its jobs. */
+  def interrupt(): Unit = {
+    val p = pid
+    if (p > 0 && Bridge.hasRunning) Try(new ProcessBuilder("kill", "-INT", p.toString).start().waitFor())
+  }
+
+  /** For tests and restarts of the whole extension: end the process (not the gateway). */
+  def stop(): Unit = synchronized {
+    if (process != null && process.isAlive) {
+      process.destroy()
+      if (!process.waitFor(3, SECONDS)) process.destroyForcibly()
+    }
+  }
+}
+
+object Interrupts {
+  import sun.misc.{Signal, SignalHandler}
+  @volatile private var installed = false
+
+  /** Chain in front of Toree's SIGINT handler: forward to a running Python cell first. */
+  def install(): Unit = synchronized {
+    if (!installed) {
+      installed = true
+      val previous: Array[SignalHandler] = Array(null)
+      previous(0) = Signal.handle(new Signal("INT"), new SignalHandler {
+        override def handle(sig: Signal): Unit = {
+          Sidecar.interrupt()
+          if (previous(0) != null) previous(0).handle(sig)
+        }
+      })
+    }
+  }
+}
+
+object Sinks {
+  val discard: OutputSink = new OutputSink { def write(stream: String, text: String): Unit = () }
+
+  def streams(out: java.io.OutputStream, err: java.io.OutputStream): OutputSink = new OutputSink {
+    def write(stream: String, text: String): Unit = {
+      val target = if (stream == "stderr" && err != null) err else out
+      target.synchronized {
+        target.write(text.getBytes(StandardCharsets.UTF_8))
+        target.flush()
+      }
+    }
+  }
+}
