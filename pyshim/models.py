@@ -71,19 +71,22 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
 
 def _describe(uri: str, tracking_uri: str) -> str:
     """Which model a URI means now: the registry version and run behind an alias."""
+    import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
         if uri.startswith("models:/"):
-            ref = uri[len("models:/"):].split("/")[0]
+            ref, _, rest = uri[len("models:/"):].partition("/")
             client = MlflowClient()
             if "@" in ref:
                 name, alias = ref.split("@", 1)
                 mv = client.get_model_version_by_alias(name, alias)
-            else:
-                name, version = ref, uri[len("models:/"):].split("/")[1]
-                mv = client.get_model_version(name, version)
+            elif rest:
+                mv = client.get_model_version(ref, rest.split("/")[0])
+            else:  # MLflow 3 logged model id: models:/m-...
+                logged = mlflow.get_logged_model(ref)
+                return f"logged model {logged.model_id}, run {logged.source_run_id}"
             return f"version {mv.version}, run {mv.run_id}"
         if uri.startswith("runs:/"):
             return f"run {uri[len('runs:/'):].split('/')[0]}"

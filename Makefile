@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` and `make test`. Both create or reuse .venv
+# (idempotent: a second run reinstalls nothing), install the project in it, build the
+# Toree extension and install the kernels into .venv. Nothing goes to ~/.jupyter or ~/.local.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEPS   := $(VENV)/.pyshim-deps
+JDK_HINT := install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME
+
+.PHONY: java setup demo test test-cluster lab bench cluster-demo doctor clean
+
+setup: $(DEPS)
+	@$(VENV)/bin/pyshim install
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "pyshim: needs Python 3.11+ ($(PYTHON) is older or missing); run with PYTHON=python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS): pyproject.toml | $(PY) java
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(DEPS)
+
+java:
+	@if [ -n "$$JAVA_HOME" ]; then test -x "$$JAVA_HOME/bin/java" || { echo "pyshim: JAVA_HOME=$$JAVA_HOME has no bin/java; $(JDK_HINT)" >&2; exit 1; }; \
+	 else command -v java >/dev/null 2>&1 || { echo "pyshim: no java found; $(JDK_HINT)" >&2; exit 1; }; fi
+
+demo: java setup
+	$(PY) -m pyshim.demo
+
+test: java setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-cluster: java setup
+	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
+
+lab: java setup
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+bench: java setup
+	$(PY) bench/run.py
+
+doctor: setup
+	$(VENV)/bin/pyshim doctor
+
+clean:
+	rm -rf scala/build notebooks/_executed .pyshim

@@ -1,0 +1,83 @@
+"""The `pyshim` command: install, doctor, export, build."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import PyshimError
+
+
+def _install(args) -> int:
+    from . import install, paths
+
+    # nbdime's git drivers go to this checkout (the repository pyshim is installed from).
+    repo = paths.REPO_ROOT
+    done = install.uninstall(repo=repo) if args.uninstall else install.install(repo=repo)
+    for line in done:
+        print(line)
+    if not done:
+        print("nothing to do: already " + ("uninstalled" if args.uninstall else "installed"))
+    return 0
+
+
+def _doctor(args) -> int:
+    from . import doctor
+
+    return doctor.main()
+
+
+def _build(args) -> int:
+    from . import paths, scala_build
+
+    built = scala_build.build(force=args.force)
+    print(f"{'built' if built else 'up to date:'} {paths.EXTENSION_JAR}")
+    return 0
+
+
+def _kernelspecs(args) -> int:
+    from . import kernels
+
+    changed = kernels.generate()
+    for path in changed:
+        print(f"wrote {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pyshim", description="MLflow models as Spark SQL functions in Toree Scala notebooks.")
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("install", help="install kernels, the Toree extension, the save hook and nbdime's git drivers")
+    p.add_argument("--uninstall", action="store_true", help="remove what install added")
+    p.set_defaults(func=_install)
+    sub.add_parser("doctor", help="check Java, Spark, Toree, the extension, kernels and Python").set_defaults(func=_doctor)
+    p = sub.add_parser("build", help="compile the Toree extension (scala/src) if a source changed")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_build)
+    sub.add_parser("kernelspecs", help="regenerate kernels/ from code").set_defaults(func=_kernelspecs)
+    sub.add_parser("export", help="write review copies (.py/.scala and .html) of notebooks", add_help=False)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        from pyshim_hooks import export
+
+        return export.main(argv[1:])
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PyshimError as err:
+        print(f"pyshim: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        name = type(err).__name__
+        if name == "InstallError":
+            print(f"pyshim: {err}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

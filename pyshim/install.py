@@ -1,0 +1,33 @@
+"""`pyshim install [--uninstall]`: everything the environment needs, idempotently.
+
+Install: build the Toree extension jar when a source changed, copy the kernel specs into
+the environment's prefix, enable the save hook (server config in the prefix) and nbdime's
+git drivers for the repository. Nothing goes to ~/.jupyter, ~/.local or the system Python.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import kernels, paths, scala_build
+
+
+def _repo(repo: Path | None) -> Path | None:
+    return repo if repo is not None and (repo / ".git").exists() else None
+
+
+def install(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[str]:
+    from pyshim_hooks import install as hooks_install
+
+    done = []
+    if scala_build.build():
+        done.append(f"built the Toree extension {paths.EXTENSION_JAR}")
+    done += kernels.install(prefix)
+    done += hooks_install.install(prefix, _repo(repo))
+    return done
+
+
+def uninstall(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[str]:
+    from pyshim_hooks import install as hooks_install
+
+    return kernels.uninstall(prefix) + hooks_install.uninstall(prefix, _repo(repo))

@@ -1,0 +1,61 @@
+"""Session-wide isolation and the shared heavy fixtures (a Toree kernel, an MLflow store).
+
+Every test runs with HOME, JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, JUPYTER_RUNTIME_DIR and
+MLFLOW_TRACKING_URI in a temp folder: nothing touches ~/.jupyter or ~/.local. Kernels are
+looked up in the environment's prefix, where `make test` (pyshim install) put them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from kernel_driver import KernelDriver, wait_gone  # noqa: E402
+
+_ISOLATED = ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("isolated")
+    saved = {k: os.environ.get(k) for k in (*_ISOLATED, "MLFLOW_TRACKING_URI", "PYSPARK_PYTHON", "SPARK_OPTS", "TOREE_OPTS")}
+    for name in _ISOLATED:
+        path = root / name.lower()
+        path.mkdir()
+        os.environ[name] = str(path)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    for name in ("PYSPARK_PYTHON", "SPARK_OPTS", "TOREE_OPTS"):
+        os.environ.pop(name, None)
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def mlflow_models(isolated_home):
+    """Real models in a real MLflow store: regressor, classifier, custom string/array model."""
+    from model_zoo import build_models
+
+    return build_models(isolated_home / "models-work")
+
+
+def start_toree(workdir: Path, name: str = "toree") -> KernelDriver:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log")
+
+
+@pytest.fixture(scope="session")
+def toree(isolated_home):
+    """One Toree kernel shared by the session's tests (a start costs 10-20 s)."""
+    driver = start_toree(isolated_home / "toree-shared")
+    yield driver
+    pid = driver.pid
+    driver.shutdown()
+    assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"

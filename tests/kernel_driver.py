@@ -1,0 +1,110 @@
+"""Drive a real kernel through jupyter_client and collect what a notebook would show."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class CellResult:
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    data: dict = field(default_factory=dict)       # execute_result / display_data, merged
+    error: dict | None = None                       # ename, evalue, traceback
+
+    @property
+    def text(self) -> str:
+        return self.data.get("text/plain", "")
+
+    @property
+    def error_text(self) -> str:
+        if not self.error:
+            return ""
+        return "\n".join([self.error.get("ename", ""), self.error.get("evalue", ""), *self.error.get("traceback", [])])
+
+    def ok(self) -> "CellResult":
+        assert self.status == "ok", f"cell failed: {self.error_text}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+        return self
+
+
+class KernelDriver:
+    def __init__(self, kernel_name: str, cwd: Path, log: Path, env: dict | None = None):
+        self.km = KernelManager(kernel_name=kernel_name)
+        self.log = log
+        self._log_handle = open(log, "wb")
+        self.km.start_kernel(cwd=str(cwd), stdout=self._log_handle, stderr=self._log_handle,
+                             env=env or dict(os.environ))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=180)
+
+    @property
+    def pid(self) -> int:
+        return self.km.provisioner.process.pid
+
+    def run(self, code: str, timeout: float = 300) -> CellResult:
+        msg_id = self.kc.execute(code)
+        result = CellResult(status="?")
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            if kind == "stream":
+                setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
+            elif kind in ("execute_result", "display_data"):
+                result.data.update(content["data"])
+            elif kind == "error":
+                result.error = content
+        while True:
+            reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        result.status = reply["content"]["status"]
+        if result.status == "error" and result.error is None:
+            result.error = {k: reply["content"].get(k) for k in ("ename", "evalue", "traceback")}
+        return result
+
+    def interrupt(self) -> None:
+        self.km.interrupt_kernel()
+
+    def log_text(self) -> str:
+        self._log_handle.flush()
+        return self.log.read_text(errors="replace")
+
+    def shutdown(self) -> None:
+        try:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=False)
+        finally:
+            proc = self.km.provisioner.process if self.km.provisioner else None
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            self._log_handle.close()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def wait_gone(pid: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_alive(pid):
+            return True
+        time.sleep(0.2)
+    return not process_alive(pid)
