@@ -64,6 +64,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     if env_manager == "virtualenv":
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
+        _use_this_python_locally(spark)
         udf = _model_udf(_ship(spark, local, name), name, inputs, data_type)
     replaced = _register(spark, name, udf, inputs)
     return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes)
@@ -134,10 +135,29 @@ def _parse_ddl(ddl: str):
 def _ship(spark, local: Path, name: str) -> str:
     """Give the model a unique folder name and add it to the job's files (executors fetch it)."""
     key = f"pyshim-{name}-{uuid.uuid4().hex[:8]}"
-    staged = Path(tempfile.mkdtemp(prefix="pyshim-ship-")) / key
-    shutil.copytree(local, staged)
-    spark.sparkContext.addFile(str(staged), recursive=True)
+    staging = Path(tempfile.mkdtemp(prefix="pyshim-ship-"))
+    sc = spark.sparkContext
+    if sc._jsc.sc().isLocal():
+        staged = staging / key
+        shutil.copytree(local, staged)
+        sc.addFile(str(staged), recursive=True)
+    else:
+        # On a cluster Spark refuses a local folder in addFile; an archive is fetched by every
+        # executor and unpacked in its SparkFiles folder under the name after '#'.
+        archive = shutil.make_archive(str(staging / key), "zip", root_dir=local)
+        sc.addArchive(f"{archive}#{key}")
     return key
+
+
+def _use_this_python_locally(spark) -> None:
+    """PySpark's workers default to `python3` on PATH, which may lack pandas and pyshim.
+    In local mode the workers run here, so this interpreter is the right one."""
+    import os
+    import sys
+
+    sc = spark.sparkContext
+    if not os.environ.get("PYSPARK_PYTHON") and sc.master.startswith("local"):
+        sc.pythonExec = sys.executable
 
 
 def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type):

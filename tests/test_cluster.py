@@ -1,0 +1,198 @@
+"""A Toree kernel against a real Spark standalone cluster (master + 2 workers on loopback).
+
+The cluster is Spark's own (pyshim.cluster starts the Master and Worker classes of the
+pyspark distribution); the kernel gets it through SPARK_OPTS only, as a user would. The
+model is registered from Scala, scored in executor JVMs (not the driver), the results equal
+the model's in-process predictions, a worker lost in the middle of a job does not change
+the answer, and nothing started here survives the module.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kernel_driver import KernelDriver, process_alive, wait_gone
+from pyshim.cluster import local_cluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.toree]
+
+MODEL = "zoo"   # the SQL function name of the zoo's regressor in the kernel
+
+
+@pytest.fixture(scope="module")
+def cluster(isolated_home):
+    with local_cluster(workers=2, worker_memory="1g", worker_cores=1,
+                       workdir=isolated_home / "spark-cluster") as running:
+        yield running
+        pids = running.all_pids()
+    assert not [p for p in pids if process_alive(p)], "cluster processes survived the stop"
+
+
+@pytest.fixture(scope="module")
+def kernel(cluster, isolated_home):
+    workdir = isolated_home / "toree-cluster"
+    workdir.mkdir(exist_ok=True)
+    env = {**os.environ, "SPARK_OPTS": cluster.spark_opts(executor_memory="512m", total_cores=2)}
+    driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "toree.log", env=env)
+    pid = driver.pid
+    yield driver
+    if driver.km.provisioner is not None:  # not shut down by the last test already
+        driver.shutdown()
+    assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+
+
+def _rows(stdout: str) -> pd.DataFrame:
+    """Lines `ROW id a b c prediction [pid]` printed by a Scala cell (Double.toString round-trips)."""
+    rows = [line.split()[1:] for line in stdout.splitlines() if line.startswith("ROW ")]
+    frame = pd.DataFrame(rows).astype(float)
+    frame.columns = ["id", "a", "b", "c", "p", *(["pid"] if frame.shape[1] == 6 else [])]
+    return frame.astype({"id": "int64", **({"pid": "int64"} if "pid" in frame else {})})
+
+
+def _expected(model_uri: str, frame: pd.DataFrame) -> np.ndarray:
+    import mlflow.pyfunc
+
+    return np.asarray(mlflow.pyfunc.load_model(model_uri).predict(frame[["a", "b", "c"]]), dtype=float)
+
+
+def _assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Equal up to the last bit or two: BLAS sums in another order for another batch size."""
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_kernel_driver_joins_the_cluster_with_two_executors(cluster, kernel):
+    res = kernel.run("""
+val deadline = System.currentTimeMillis + 120000
+def executors = sc.statusTracker.getExecutorInfos.filter(_.port > 0).map(e => s"${e.host}:${e.port}").sorted
+// the driver is listed too; executors register a few seconds after the kernel starts
+while (sc.statusTracker.getExecutorInfos.length < 3 && System.currentTimeMillis < deadline) Thread.sleep(500)
+println(s"MASTER ${sc.master}")
+println(s"EXECUTORS ${sc.statusTracker.getExecutorInfos.length - 1}")
+""").ok()
+    assert f"MASTER {cluster.master_url}" in res.stdout
+    assert "EXECUTORS 2" in res.stdout, res.stdout
+    assert len(cluster.executor_pids()) == 2  # one executor JVM under each worker
+    for worker in cluster.worker_pids:
+        assert len(cluster.executor_pids(worker)) == 1
+
+
+def test_model_scores_in_executor_jvms_and_equals_in_process_predictions(cluster, kernel, mlflow_models):
+    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri}").ok()
+    res = kernel.run(f"""
+import org.apache.spark.sql.functions.udf
+spark.udf.register("jvm_pid", udf(() => java.lang.ProcessHandle.current.pid).asNondeterministic())
+val scored = spark.range(0, 400, 1, 8).selectExpr("id", "rand(11) AS a", "rand(12) AS b", "rand(13) AS c")
+  .selectExpr("id", "a", "b", "c", "{MODEL}(a, b, c) AS p", "jvm_pid() AS pid").collect()
+println(s"DRIVER ${{java.lang.ProcessHandle.current.pid}}")
+scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.getDouble(2)}} ${{r.getDouble(3)}} ${{r.getDouble(4)}} ${{r.getLong(5)}}"))
+""").ok()
+    frame = _rows(res.stdout)
+    assert sorted(frame.id) == list(range(400))
+    driver_pid = int(res.stdout.split("DRIVER ")[1].split()[0])
+    executors = set(cluster.executor_pids())
+    # every row was scored in an executor JVM that a worker started, both took part, none is the driver
+    assert driver_pid == kernel.pid
+    assert set(frame.pid) == executors, (set(frame.pid), executors, driver_pid)
+    assert driver_pid not in executors
+    _assert_same(frame.p.to_numpy(), _expected(mlflow_models.regressor_alias_uri, frame))
+
+    # the model went to the executors: each has a copy of it in its own work folder
+    work = Path(cluster.workdir) / "work"
+    for i in (1, 2):
+        shipped = list((work / f"worker-{i}").glob(f"app-*/*/pyshim-{MODEL}-*/MLmodel"))
+        assert shipped, f"no shipped model in worker {i}'s executor folder"
+    # ...and the executors' Python workers are the environment's python, under the executor JVMs
+    pythons = [p for e in executors for p in _descendants(e) if "pyspark.daemon" in _cmdline(p)]
+    assert pythons and {_cmdline(p).split()[0] for p in pythons} == {_venv_python()}
+
+
+def test_losing_a_worker_during_a_job_still_gives_the_right_answer(cluster, kernel, mlflow_models, tmp_path):
+    markers = tmp_path / "task-markers"
+    markers.mkdir()
+    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri}").ok()
+    code = f"""
+val markers = "{markers}"
+val slow = spark.range(0, 1600, 1, 16).selectExpr("id", "rand(21) AS a", "rand(22) AS b", "rand(23) AS c")
+  .selectExpr("id", "a", "b", "c", "{MODEL}(a, b, c) AS p")
+val lines = slow.rdd.mapPartitions {{ it =>
+  val ctx = org.apache.spark.TaskContext.get
+  val pid = java.lang.ProcessHandle.current.pid
+  java.nio.file.Files.createFile(java.nio.file.Paths.get(markers, s"${{ctx.partitionId}}-${{ctx.attemptNumber}}-$pid"))
+  val rows = it.toVector
+  Thread.sleep(1500)
+  rows.iterator
+}}.map(r => s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.getDouble(2)}} ${{r.getDouble(3)}} ${{r.getDouble(4)}}").collect()
+lines.foreach(println)
+println(s"EXECUTORS LEFT ${{sc.statusTracker.getExecutorInfos.length - 1}}")
+"""
+    result: dict = {}
+    job = threading.Thread(target=lambda: result.update(res=kernel.run(code, timeout=600)))
+    job.start()
+    try:
+        victim_pid, killed = _kill_a_busy_worker(cluster, markers)
+    finally:
+        job.join(timeout=600)
+    res = result["res"].ok()
+    assert not any(process_alive(p) for p in killed)
+    frame = _rows(res.stdout)
+    assert sorted(frame.id) == list(range(1600))
+    _assert_same(frame.p.to_numpy(), _expected(mlflow_models.regressor_alias_uri, frame))
+    # Spark retried the lost executor's task(s) on the executor left
+    attempts = [m.name.split("-") for m in markers.iterdir()]
+    lost = {part for part, _, pid in attempts if int(pid) == victim_pid}
+    redone = {part for part, _, pid in attempts if int(pid) != victim_pid}
+    assert lost and lost <= redone, (lost, redone)
+    assert "EXECUTORS LEFT 1" in res.stdout
+
+
+def test_everything_started_is_stopped(cluster, kernel):
+    """The kernel, master, workers, executors and their Python workers: all gone after stop."""
+    executors = cluster.executor_pids()
+    everything = [kernel.pid, cluster.master_pid, *cluster.worker_pids, *executors, *cluster.all_pids()]
+    kernel_pid = kernel.pid
+    kernel.shutdown()
+    assert wait_gone(kernel_pid)
+    cluster.stop()
+    assert [p for p in everything if process_alive(p)] == []
+    assert cluster.all_pids() == []
+
+
+def _kill_a_busy_worker(cluster, markers: Path, timeout: float = 300) -> tuple[int, list[int]]:
+    """Once both executors run a task of the job, SIGKILL one worker with its executor."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = {int(m.name.split("-")[2]) for m in markers.iterdir()}
+        if len(busy) >= 2:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the job never ran on both executors: markers {sorted(os.listdir(markers))}")
+    for index, worker in enumerate(cluster.worker_pids):
+        executor = cluster.executor_pids(worker)
+        if executor and executor[0] in busy:
+            return executor[0], cluster.kill_worker(index)
+    raise AssertionError(f"no worker owns the busy executors {busy}")
+
+
+def _descendants(pid: int) -> list[int]:
+    from pyshim.cluster import descendants
+
+    return descendants(pid)
+
+
+def _cmdline(pid: int) -> str:
+    from pyshim.cluster import _cmdline as cmdline
+
+    return cmdline(pid)
+
+
+def _venv_python() -> str:
+    from pyshim.paths import environment_python
+
+    return environment_python()
