@@ -1,0 +1,363 @@
+"""What every benchmark shares: isolation, machine facts, statistics, the model, the kernel.
+
+Imported as a top-level module: `bench/run.py` runs as a script, so bench/ is on sys.path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))  # kernel_driver.py
+
+ISOLATED = ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
+MODEL_NAME = "bench_model"
+BENCH_PREFIX = "BENCH "
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run; the message says what failed."""
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def isolate(root: Path, spark_opts: str | None = None) -> dict[str, str]:
+    """Point HOME, Jupyter's folders and MLflow's store into `root`; returns the new values.
+
+    Kernels are still found in the environment's prefix (.venv/share/jupyter/kernels),
+    where `make setup` installed them.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ISOLATED:
+        path = root / name.lower()
+        path.mkdir(exist_ok=True)
+        os.environ[name] = str(path)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    for name in ("PYSPARK_PYTHON", "TOREE_OPTS", "SPARK_OPTS"):
+        os.environ.pop(name, None)
+    if spark_opts:
+        os.environ["SPARK_OPTS"] = spark_opts
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    return {name: os.environ[name] for name in (*ISOLATED, "MLFLOW_TRACKING_URI")}
+
+
+# ---------------------------------------------------------------- machine facts
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"unknown ({err})"
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("pyspark", "mlflow", "pandas", "pyarrow", "scikit-learn", "toree", "jupyter_server", "nbconvert"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if os.environ.get("JAVA_HOME"):
+        java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
+    return _first_line([java, "-version"]) if java else "no java found"
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine() -> dict:
+    git = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory": _memory(),
+        "os": f"{platform.system()} {platform.release()}",
+        "java": _java(),
+        "python": platform.python_version(),
+        "versions": _versions(),
+        "git": git + (" (with uncommitted changes)" if dirty else ""),
+        "load_average_start": load_average(),
+    }
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def summary(values: list[float]) -> dict:
+    """Median (the figure we report), best, worst and every run, in seconds."""
+    if not values:
+        return {"runs": [], "median": None, "best": None, "worst": None}
+    return {"runs": [round(v, 4) for v in values], "median": round(statistics.median(values), 4),
+            "best": round(min(values), 4), "worst": round(max(values), 4)}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 3)
+
+
+@dataclass
+class Target:
+    """One goal of the issue: `value <= limit` passes."""
+    name: str
+    value: float | None
+    limit: float
+    unit: str = "x"
+    note: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.value is None else self.value <= self.limit
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "value": self.value, "limit": self.limit, "unit": self.unit,
+                "passed": self.passed, "note": self.note}
+
+
+# ---------------------------------------------------------------- the model
+
+
+def abc_frame(n: int, seed: int):
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame(np.random.default_rng(seed).random((n, 3)), columns=["a", "b", "c"])
+
+
+def log_model(name: str = MODEL_NAME) -> str:
+    """An sklearn ElasticNet on three doubles, logged and registered in the temp store."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import ElasticNet
+
+    train = abc_frame(300, 0)
+    target = 2 * train.a + train.b - train.c
+    model = ElasticNet(alpha=0.001).fit(train, target)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
+                                        signature=infer_signature(train, model.predict(train)))
+    version = info.registered_model_version or 1
+    return f"models:/{name}/{version}"
+
+
+# ---------------------------------------------------------------- the Toree kernel
+
+
+def parse_bench_lines(text: str) -> list[dict]:
+    """The `BENCH {json}` lines a cell printed."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(BENCH_PREFIX):
+            out.append(json.loads(line[len(BENCH_PREFIX):]))
+    return out
+
+
+@dataclass
+class Toree:
+    """A pyshim-scala kernel driven like a notebook; failing cells raise BenchError."""
+    workdir: Path
+    name: str = "toree"
+    started: float = 0.0
+    ready_seconds: float = 0.0
+    driver: object = field(default=None, repr=False)
+
+    def start(self) -> "Toree":
+        from kernel_driver import KernelDriver
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.driver = KernelDriver("pyshim-scala", cwd=self.workdir, log=self.workdir / f"{self.name}.log")
+        self.ready_seconds = time.perf_counter() - self.started
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.driver.pid
+
+    def run(self, code: str, timeout: float = 900) -> object:
+        result = self.driver.run(code, timeout=timeout)
+        if result.status != "ok":
+            tail = "\n".join(self.driver.log_text().splitlines()[-15:])
+            raise BenchError(f"cell failed in {self.name}:\n{code[:400]}\n--- error ---\n{result.error_text[:3000]}"
+                             f"\n--- stdout ---\n{result.stdout[-1500:]}\n--- kernel log tail ---\n{tail}")
+        return result
+
+    def python(self, code: str, timeout: float = 900) -> object:
+        return self.run("%%python\n" + code, timeout=timeout)
+
+    def measure(self, code: str, python: bool = False, timeout: float = 900) -> list[dict]:
+        result = self.python(code, timeout) if python else self.run(code, timeout)
+        found = parse_bench_lines(result.stdout)
+        if not found:
+            raise BenchError(f"no BENCH line from {self.name}:\n{code[:400]}\nstdout: {result.stdout[-1500:]}")
+        return found
+
+    def close(self) -> None:
+        if self.driver is not None:
+            try:
+                self.driver.shutdown()
+            except Exception as err:  # a benchmark result matters more than a clean exit
+                log(f"{self.name}: shutdown failed: {err}")
+            self.driver = None
+
+
+# ---------------------------------------------------------------- processes of a kernel
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (any of its threads), from /proc/*/stat."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return sorted(out)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def pyspark_daemons(kernel_pid: int) -> list[int]:
+    """The pyspark.daemon processes (one per Python worker pool) started by a kernel JVM."""
+    return [p for p in children(kernel_pid) if "pyspark.daemon" in cmdline(p)]
+
+
+def find_pyspy(explicit: str | None) -> str | None:
+    for candidate in (explicit, shutil.which("py-spy"), "/tmp/pyspy/bin/py-spy"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class PySpy:
+    """`py-spy record` of a process and its children while a block runs (for the profile)."""
+
+    def __init__(self, exe: str, pid: int, out: Path, rate: int = 100):
+        self.cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
+                    "--rate", str(rate), "--format", "raw", "--output", str(out)]
+        self.out = out
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "PySpy":
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.0)  # let it attach before the measured work starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# What a Python worker's sample was doing: the frame nearest the leaf that matches decides.
+WORKER_CATEGORIES = [
+    ("importlib.invalidate_caches (zip indexes re-read every task)", ("invalidate_caches",)),
+    ("Arrow/pandas (de)serialization", ("serializers.py", "pyarrow/", "dump_stream", "load_stream")),
+    ("model load", ("load_model", "_load_pyfunc")),
+    ("imports", ("<frozen importlib._bootstrap>",)),
+    ("model predict and UDF code", ("predict", "_worker.py", "pyshim_bench_identity")),
+]
+
+
+def _category(frames: list[str]) -> str:
+    for frame in reversed(frames):  # py-spy's raw stacks are root first
+        for name, needles in WORKER_CATEGORIES:
+            if any(needle in frame for needle in needles):
+                return name
+    return "other"
+
+
+def classify_pyspy(raw: Path) -> dict:
+    """Share of the Python workers' busy samples by what they were doing."""
+    counts: dict[str, int] = {}
+    busy = 0
+    if not raw.exists():
+        return {"samples": 0, "shares": {}}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        if not any(f.startswith("worker (") or f.startswith("main (") and "worker.py" in f for f in frames):
+            continue  # the daemon's manager waiting for work
+        samples = int(n)
+        busy += samples
+        label = _category(frames)
+        counts[label] = counts.get(label, 0) + samples
+    shares = {k: round(v / busy, 3) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])} if busy else {}
+    return {"samples": busy, "shares": shares}

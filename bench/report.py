@@ -1,0 +1,280 @@
+"""Write the results: results.json (everything) and results.md (the tables and the notes).
+
+`render(results)` is pure (the smoke test feeds it a made-up result); `write(results, out)`
+writes both files; `update_readmes(markdown)` replaces the block between the markers in
+README.md and bench/README-section.md, where present.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness import REPO
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+
+
+def _s(value: float | None, unit: str = "s") -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ms":
+        return f"{value * 1000:.1f} ms"
+    if value >= 100:
+        return f"{value:.0f} s"
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    return f"{value / 1e3:.0f} k"
+
+
+def _runs(summary: dict, unit: str = "s") -> str:
+    if unit == "ms":
+        return ", ".join(f"{v * 1000:.0f}" for v in summary.get("runs", []))
+    return ", ".join(f"{v:.2f}" for v in summary.get("runs", []))
+
+
+def _verdict(target: dict) -> str:
+    if target["passed"] is None:
+        return "not measured"
+    return "**pass**" if target["passed"] else "**MISS**"
+
+
+def _value(target: dict) -> str:
+    if target["value"] is None:
+        return "n/a"
+    return f"{target['value']:.2f} {target['unit']}" if target["unit"] == "s" else f"{target['value']:.2f}x"
+
+
+def _limit(target: dict) -> str:
+    return f"<= {target['limit']:g} {target['unit']}" if target["unit"] == "s" else f"<= {target['limit']:g}x"
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header(results: dict) -> list[str]:
+    meta = results["meta"]
+    m = meta["machine"]
+    v = m["versions"]
+    mode = "quick smoke run (`--quick`): small sizes, not for comparison" if meta.get("quick") else "full run"
+    return [
+        "# pyshim benchmarks",
+        "",
+        f"{meta['finished']}, {mode}, git {m['git']}, {meta['seconds']:.0f} s in all.",
+        "",
+        f"**Machine:** {m['nproc']} cores ({m['cpu_model']}), {m['memory']} RAM, {m['os']}; "
+        f"{m['java']}; Python {m['python']}; pyspark {v.get('pyspark')}, mlflow {v.get('mlflow')}, "
+        f"pandas {v.get('pandas')}, pyarrow {v.get('pyarrow')}, scikit-learn {v.get('scikit-learn')}, "
+        f"Toree {v.get('toree')}, jupyter_server {v.get('jupyter_server')}, nbconvert {v.get('nbconvert')}. "
+        f"Load average at start {_load(m.get('load_average_start'))}, at end {_load(meta.get('load_average_end'))}: "
+        "the machine is shared, so compare the ratios (measured in the same run), not absolute times.",
+        "",
+    ]
+
+
+def _load(values) -> str:
+    return " / ".join(f"{v:.1f}" for v in values) if values else "n/a"
+
+
+def _targets(results: dict) -> list[str]:
+    rows = results.get("targets", [])
+    if not rows:
+        return []
+    out = ["## Targets", "", "| target | measured | goal | result |", "|---|---|---|---|"]
+    out += [f"| {t['name']} | {_value(t)} | {_limit(t)} | {_verdict(t)} |" for t in rows]
+    return out + [""]
+
+
+def _throughput(t: dict) -> list[str]:
+    parts = t["partitions"]
+    variants = [*t["variants"], "predict_floor"]
+    names = {**t["variants"], "predict_floor": "model.predict on one pandas DataFrame (compute floor)"}
+    out = [f"## 1. Model UDF throughput: {t['rows']:,} rows x 3 doubles, cached",
+           "",
+           f"Median of {t['runs']} interleaved runs after a warm-up; `sum(f(a, b, c))` over a "
+           "`repartition(N).cache()` table in one Toree kernel (same JVM, same Spark config, same data). "
+           "x spark_udf: time relative to mlflow's spark_udf in the same run (lower is faster).",
+           "",
+           "| variant | " + " | ".join(f"{n} partitions: time | rows/s | x spark_udf" for n in parts) + " |",
+           "|---|" + "---|---|---|" * len(parts)]
+    for variant in variants:
+        cells = []
+        for n in parts:
+            row = t["results"][str(n)].get(variant)
+            if row is None:
+                cells += ["n/a"] * 3
+            else:
+                cells += [_s(row["median"]), _rate(row["rows_per_s"]), _x(row.get("vs_spark_udf"))]
+        label = f"`{variant}`: {names[variant]}"
+        if variant == "predict_floor":
+            label += " (independent of partitions)"
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    out += ["Every run (seconds):", ""]
+    for n in parts:
+        out.append(f"- {n} partitions: " + "; ".join(
+            f"{v} {_runs(t['results'][str(n)][v])}" for v in variants if v in t["results"][str(n)]))
+    out.append("")
+    metrics_rows = []
+    for n in parts:
+        for variant in t["variants"]:
+            m = t["results"][str(n)][variant].get("spark_metrics")
+            if m:
+                metrics_rows.append(f"| {variant} | {n} | {m['tasks_per_run']:g} | {m['task_run_ms_mean']:.1f} | "
+                                    f"{m['task_jvm_cpu_ms_mean']:.1f} | {m['gc_ms_per_run']:.0f} |")
+    if metrics_rows:
+        out += ["Spark's task metrics (REST API of the kernel's Spark UI), per measured run. A task's run time "
+                "includes waiting for its Python worker; its JVM CPU time does not.",
+                "",
+                "| variant | partitions | tasks | mean task run time, ms | mean task JVM CPU, ms | GC ms per run |",
+                "|---|---|---|---|---|---|", *metrics_rows, ""]
+    for n, profile in (t.get("profile") or {}).items():
+        if not isinstance(profile, dict) or "error" in profile:
+            continue
+        out += [f"py-spy on the Python workers during one more run with {n} partitions "
+                "(share of the workers' busy samples):", "",
+                "| variant | run time | samples | where the workers' time went |", "|---|---|---|---|"]
+        for variant, p in profile.items():
+            if "error" in p:
+                out.append(f"| {variant} | n/a | n/a | {p['error']} |")
+                continue
+            shares = "; ".join(f"{k} {v:.0%}" for k, v in p["shares"].items())
+            out.append(f"| {variant} | {_s(p['seconds'])} | {p['samples']} | {shares} |")
+        out.append("")
+    if t.get("worker_fix_present") is False:
+        out += ["Note: this tree's pyshim/_worker.py has no `keep_zip_indexes`; "
+                "`identity_udf_fixed` ran without the fix.", ""]
+    return out
+
+
+def _coldstart(c: dict) -> list[str]:
+    med, summ = c["median"], c["summary"]
+    labels = {"kernel_ready": "of which: the kernel answers (launcher, JVM, Toree)",
+              "jvm_and_spark": "JVM and Spark (kernel start, Toree, SparkSession)",
+              "sidecar_attach": "sidecar attach (`%%python 1`)",
+              "model_load": "model load (`%register_model`: resolve, download, ship)",
+              "first_batch": "first batch (first query: Python workers start, import, load the model, score)",
+              "total": "**kernel start to first model result**",
+              "same_query_warm": "the same query again, warm (for reference)"}
+    out = [f"## 2. Cold start: a new Toree kernel to the first model result ({c['starts']} starts, median)", "",
+           "| phase | median | every start |", "|---|---|---|"]
+    for key in ("jvm_and_spark", "kernel_ready", "sidecar_attach", "model_load", "first_batch", "total",
+                "same_query_warm"):
+        out.append(f"| {labels[key]} | {_s(med[key])} | {_runs(summ[key])} |")
+    out.append("")
+    prof = c.get("profile") or {}
+    if prof:
+        out += ["Where the first batch and the sidecar go: the same imports timed one by one in a fresh "
+                "process (median), as a new Spark Python worker (PYTHONPATH = pyspark.zip, py4j, spark-core) "
+                "and as the sidecar do them:", "", "| step | seconds |", "|---|---|"]
+        for group in ("worker_imports", "sidecar_imports"):
+            who = "worker" if group == "worker_imports" else "sidecar"
+            for step, seconds in prof.get(group, {}).items():
+                out.append(f"| {who}: {step} | {seconds:.2f} |")
+        out.append("")
+    return out
+
+
+def _savehook(h: dict) -> list[str]:
+    out = [f"## 3. Save hook: {h['cells']}-cell notebook ({h['notebook_bytes'] / 1024:.0f} KiB), "
+           f"PUT /api/contents, median of {h['saves']} saves", "",
+           "| measure | median | best | worst | x plain save |", "|---|---|---|---|---|"]
+
+    def row(label, s, vs=None, unit="ms"):
+        out.append(f"| {label} | {_s(s['median'], unit)} | {_s(s['best'], unit)} | {_s(s['worst'], unit)} | "
+                   f"{_x(vs) if vs is not None else ''} |")
+
+    row("plain save (hook off)", h["plain_save"], 1.0)
+    row("save with the hook on (copies are made after the reply)", h["hook_save"], h["hook_vs_plain"])
+    row("hook on: from the save until both review copies are fresh", h["copies_fresh"], None, "s")
+    row("pyshim export in one process (script + HTML), for reference", h["in_process_export"], None, "s")
+    if "classic_save" in h:
+        row("classic recipe: save with an nbconvert post_save_hook (script + HTML)", h["classic_save"],
+            h["classic_vs_plain"], "s")
+        row("classic recipe: the two `jupyter nbconvert` subprocesses alone", h["classic_subprocesses"], None, "s")
+    return out + [""]
+
+
+def _growth(g: dict) -> list[str]:
+    out = [f"## 4. Growth: the Scala model path by data size ({g['partitions']} partitions, "
+           f"median of {g['runs']} after a warm-up)", "",
+           "| rows | median time | seconds per million rows | every run |", "|---|---|---|---|"]
+    for r in g["sizes"]:
+        out.append(f"| {r['rows']:,} | {_s(r['median'])} | {r['seconds_per_million']:.3f} | {_runs(r)} |")
+    out += ["", f"Per-million cost, largest size / smallest: {_x(g['largest_vs_smallest'])}; "
+                f"max / min over all sizes: {_x(g['spread'])}.", ""]
+    return out
+
+
+def _notes(results: dict) -> list[str]:
+    notes = list(results.get("notes", []))
+    for t in results.get("targets", []):
+        if t["passed"] is False:
+            notes.append(f"Missed: {t['name']}: {_value(t)} against {_limit(t)}." + (f" {t['note']}" if t["note"] else ""))
+    for name, err in (results.get("errors") or {}).items():
+        notes.append(f"`{name}` did not complete: {err.splitlines()[0] if err else 'error'}")
+    if not notes:
+        return []
+    return ["## Notes", "", *[f"- {n}" for n in notes], ""]
+
+
+def render(results: dict) -> str:
+    out = _header(results) + _targets(results)
+    sections = {"throughput": _throughput, "coldstart": _coldstart, "savehook": _savehook, "growth": _growth}
+    for name, fn in sections.items():
+        if results.get(name):
+            out += fn(results[name])
+    out += _notes(results)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write(results: dict, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "results.md", out_dir / "results.json"
+    for path, text in ((js, json.dumps(results, indent=2, default=str) + "\n"), (md, render(results))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return md, js
+
+
+def readme_block(markdown: str) -> str:
+    """The results as they go into a README: headings one level down."""
+    lines = []
+    for line in markdown.splitlines():
+        if line.startswith("# "):
+            continue
+        lines.append("#" + line if line.startswith("#") else line)
+    return "\n".join(lines).strip() + "\n"
+
+
+def update_readmes(markdown: str, files: list[Path] | None = None) -> list[Path]:
+    """Replace the text between the markers in each file that has them."""
+    files = files or [REPO / "README.md", REPO / "bench" / "README-section.md"]
+    block = f"{START}\n{readme_block(markdown)}{END}"
+    changed = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if START not in text or END not in text:
+            continue
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        new = head + block + tail
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed

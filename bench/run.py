@@ -1,0 +1,174 @@
+"""`make bench`: pyshim's speed side by side with what users would pick instead.
+
+    .venv/bin/python bench/run.py                       # everything; writes bench/results/
+    .venv/bin/python bench/run.py --quick               # a small smoke run (to a temp folder)
+    .venv/bin/python bench/run.py --only throughput,growth --runs 5
+
+Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook.
+Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
+folder; the model is trained and logged there. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import REPO, BenchError, log  # noqa: E402
+
+ALL = ("coldstart", "throughput", "growth", "savehook")
+
+
+def settings(args) -> dict:
+    if args.quick:
+        return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
+                "sizes": [50_000, 100_000, 200_000], "saves": 3, "classic_saves": 1, "cells": 30, "save_warmup": 1}
+    return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
+            "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
+            "classic_saves": 3, "cells": 100, "save_warmup": 3}
+
+
+def parse_args(argv: list[str] | None = None):
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each: checks the bench works")
+    parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    parser.add_argument("--runs", type=int, default=0, help="measured runs per figure (default 3; quick 1)")
+    parser.add_argument("--starts", type=int, default=3, help="cold starts measured after the warm-up one")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results; quick: a temp folder)")
+    parser.add_argument("--spark-opts", default=None, help="SPARK_OPTS for the kernels (default: none, local[*])")
+    parser.add_argument("--pyspy", default=None,
+                        help="py-spy executable for the worker profile (default: py-spy on PATH or /tmp/pyspy/bin)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (kernel logs, py-spy output)")
+    parser.add_argument("--no-readme", action="store_true", help="do not update the results block of the READMEs")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(ALL))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
+    args.chosen = [name for name in ALL if name in chosen]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    conf = settings(args)
+    started = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="pyshim-bench-"))
+    out_dir = args.out or (root / "results" if args.quick else REPO / "bench" / "results")
+    harness.isolate(root / "isolated", args.spark_opts)
+    log(f"working in {root}; results go to {out_dir}")
+    results: dict = {"meta": {"started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                              "quick": args.quick, "only": args.chosen, "settings": conf,
+                              "machine": harness.machine()},
+                     "targets": [], "notes": [], "errors": {}}
+    targets = []
+    needs_model = {"coldstart", "throughput", "growth"} & set(args.chosen)
+    uri = None
+    kernel = None
+    try:
+        if needs_model:
+            log("training and logging the model (sklearn ElasticNet on a, b, c) in the temp MLflow store")
+            uri = harness.log_model()
+        if "coldstart" in args.chosen:
+            targets += _step(results, "coldstart", lambda: _coldstart(root, uri, conf))
+        if {"throughput", "growth"} & set(args.chosen):
+            import throughput
+
+            kernel = harness.Toree(root / "toree-throughput", name="throughput").start()
+            log(f"throughput kernel ready in {kernel.ready_seconds:.1f}s")
+            if "throughput" in args.chosen:
+                pyspy = None if args.no_profile else harness.find_pyspy(args.pyspy)
+                if pyspy is None and not args.no_profile:
+                    results["notes"].append("py-spy not found (--pyspy PATH): no worker profile in this run.")
+                targets += _step(results, "throughput", lambda: _throughput(kernel, uri, conf, pyspy, root))
+            else:
+                throughput.setup_kernel(kernel, uri, conf["rows"], conf["partitions"][:1])
+            if "growth" in args.chosen and "throughput" not in results["errors"]:
+                targets += _step(results, "growth", lambda: _growth(kernel, conf))
+            kernel.close()
+            kernel = None
+        if "savehook" in args.chosen:
+            targets += _step(results, "savehook", lambda: _savehook(root, conf))
+    finally:
+        if kernel is not None:
+            kernel.close()
+        results["targets"] = [t.as_dict() for t in targets]
+        results["meta"]["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+        results["meta"]["load_average_end"] = harness.load_average()
+        import report
+
+        md, js = report.write(results, out_dir)
+        log(f"wrote {md} and {js}")
+        if not args.quick and not args.no_readme and not args.out:
+            for path in report.update_readmes(md.read_text(encoding="utf-8")):
+                log(f"updated the results block in {path}")
+        print(md.read_text(encoding="utf-8"))
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            if args.quick and args.out is None:
+                log(f"results stay in {out_dir}")
+                for child in root.iterdir():
+                    if child != out_dir.parent:
+                        shutil.rmtree(child, ignore_errors=True)
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+    return 1 if results["errors"] else 0
+
+
+def _step(results: dict, name: str, fn) -> list:
+    log(f"--- {name}")
+    try:
+        result, targets = fn()
+    except (BenchError, Exception) as err:  # one failed benchmark still leaves the others' results
+        log(f"{name} failed: {err}")
+        results["errors"][name] = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
+        return []
+    results[name] = result
+    return targets
+
+
+def _coldstart(root: Path, uri: str, conf: dict):
+    import coldstart
+
+    result = coldstart.run(root / "coldstart", uri, conf["starts"], warmup=conf["cold_warmup"])
+    return result, coldstart.targets(result)
+
+
+def _throughput(kernel, uri: str, conf: dict, pyspy: str | None, root: Path):
+    import throughput
+
+    result = throughput.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], pyspy, root / "profile")
+    return result, throughput.targets(result)
+
+
+def _growth(kernel, conf: dict):
+    import growth
+
+    result = growth.run(kernel, conf["sizes"], conf["runs"])
+    return result, growth.targets(result)
+
+
+def _savehook(root: Path, conf: dict):
+    import savehook
+
+    result = savehook.run(root / "savehook", conf["saves"], conf["classic_saves"], conf["cells"],
+                          warmup=conf["save_warmup"])
+    return result, savehook.targets(result)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

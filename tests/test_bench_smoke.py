@@ -1,0 +1,150 @@
+"""The benchmark code must not rot: a fast run of its pieces, without a Toree kernel.
+
+The throughput, growth and cold-start aggregation runs against a fake kernel that answers
+every timed cell with a made-up figure; the report is rendered and written from that; the
+cell code sent to the kernel's sidecar is compiled; the save-hook benchmark runs for real
+on a tiny notebook (two jupyter servers). No timing is asserted anywhere.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import coldstart  # noqa: E402
+import growth  # noqa: E402
+import harness  # noqa: E402
+import report  # noqa: E402
+import throughput  # noqa: E402
+
+CALL = re.compile(r'(?:benchRun|bench_udf|_bench)\("([^"]+)", (\d+), "([^"]+)"')
+
+
+class FakeKernel:
+    """Answers cells as the Toree kernel would, with made-up seconds."""
+
+    pid = -1
+
+    def __init__(self):
+        self.cells: list[str] = []
+        self.calls = 0
+
+    def run(self, code: str, timeout: float = 0):
+        self.cells.append(code)
+        return type("Result", (), {"stdout": "", "text": "", "status": "ok"})()
+
+    def python(self, code: str, timeout: float = 0):
+        return self.run("%%python\n" + code)
+
+    def measure(self, code: str, python: bool = False, timeout: float = 0) -> list[dict]:
+        self.cells.append(code)
+        found = CALL.search(code)
+        if not found:
+            return [{"ui": "", "app": "", "fix_present": True}]
+        self.calls += 1
+        variant, parts, rep = found.group(1), int(found.group(2)), found.group(3)
+        return [{"variant": variant, "partitions": parts, "rep": rep, "seconds": 0.5 + 0.01 * (self.calls % 7)}]
+
+
+def fake_start(index: int) -> dict:
+    phases = {"kernel_ready": 9.0 + index, "jvm_and_spark": 11.0 + index, "sidecar_attach": 2.0,
+              "model_load": 3.0, "first_batch": 6.0, "same_query_warm": 0.4}
+    phases["total"] = sum(phases[p] for p in coldstart.PHASES)
+    return {**phases, "result": "1.0", "jar_rebuilt_before": False}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, monkeypatch_module):
+    kernel = FakeKernel()
+    tp = throughput.run(kernel, "models:/bench_model/1", 1000, [2, 4], runs=2)
+    gr = growth.run(kernel, [100, 200, 400], runs=2)
+    starts = iter(range(10))
+    monkeypatch_module.setattr(coldstart, "one_start", lambda *a, **k: fake_start(next(starts)))
+    monkeypatch_module.setattr(coldstart, "probes", lambda *a, **k: {
+        "worker_imports": {"mlflow.pyfunc": 2.0}, "sidecar_imports": {"mlflow (first %register_model)": 2.5}})
+    cs = coldstart.run(tmp_path_factory.mktemp("cold"), "models:/bench_model/1", starts=2)
+    targets = throughput.targets(tp) + growth.targets(gr) + coldstart.targets(cs)
+    targets.append(harness.Target("made up, to see a miss", 2.0, 1.0))
+    meta = {"started": "now", "finished": "later", "seconds": 1.0, "quick": True, "load_average_end": [1.0],
+            "machine": harness.machine()}
+    return {"meta": meta, "throughput": tp, "growth": gr, "coldstart": cs, "kernel_cells": kernel.cells,
+            "targets": [t.as_dict() for t in targets], "notes": [], "errors": {}}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_throughput_aggregates_every_variant(results):
+    tp = results["throughput"]
+    for parts in ("2", "4"):
+        block = tp["results"][parts]
+        assert set(block) == {*throughput.VARIANTS, "predict_floor"}
+        assert all(len(block[v]["runs"]) == 2 for v in block)
+        assert block["spark_udf"]["vs_spark_udf"] == 1.0
+    # Warm-up first, then interleaved rounds: every variant ran once per round and partition count.
+    assert any('"warmup"' in c for c in results["kernel_cells"])
+
+
+def test_report_renders_tables_and_verdicts(results, tmp_path):
+    text = report.render(results)
+    for heading in ("## Targets", "## 1. Model UDF throughput", "## 2. Cold start", "## 4. Growth", "## Notes"):
+        assert heading in text
+    assert "**MISS**" in text and "Missed: made up, to see a miss" in text
+    assert "mlflow.pyfunc.spark_udf" in text and "seconds per million rows" in text
+
+    md, js = report.write(results, tmp_path / "out")
+    assert json.loads(js.read_text())["growth"]["sizes"][0]["rows"] == 100
+    assert md.read_text() == text
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.START}\nold table\n{report.END}\nafter\n")
+    assert report.update_readmes(text, [readme]) == [readme]
+    updated = readme.read_text()
+    assert "old table" not in updated and "### Targets" in updated and updated.endswith("after\n")
+
+
+def test_sidecar_cells_are_valid_python():
+    compile(throughput.python_setup("models:/bench_model/1", 1000), "<setup>", "exec")
+    for variant in ("spark_udf", "identity_udf", "identity_udf_fixed", "predict_floor"):
+        compile(throughput.python_run(variant, 2, "run0"), "<run>", "exec")
+    scala = throughput.scala_setup(1000, [2, 64])
+    assert 'benchTable("abc_64", 1000L, 64)' in scala
+    assert "bench_model(a, b, c)" in throughput.scala_run("scala_model", 64, "run0")
+
+
+def test_pyspy_output_is_classified(tmp_path):
+    raw = tmp_path / "raw.txt"
+    worker = "<module> (daemon.py:218);manager (daemon.py:193);worker (daemon.py:74);main (worker.py:1194)"
+    raw.write_text(f"{worker};invalidate_caches (<frozen importlib._bootstrap_external>:1403) 90\n"
+                   f"{worker};dump_stream (pyspark/sql/pandas/serializers.py:470) 10\n"
+                   "<module> (daemon.py:218);manager (daemon.py:204) 500\n")
+    profile = harness.classify_pyspy(raw)
+    assert profile["samples"] == 100
+    assert list(profile["shares"].values()) == [0.9, 0.1]
+
+
+def test_command_line():
+    run = [sys.executable, str(BENCH / "run.py")]
+    assert subprocess.run([*run, "--help"], capture_output=True).returncode == 0
+    assert subprocess.run([*run, "--only", "nonsense"], capture_output=True).returncode == 2
+
+
+@pytest.mark.server
+def test_savehook_tiny_run(tmp_path):
+    import savehook
+
+    result = savehook.run(tmp_path / "savehook", saves=2, classic_saves=0, cells=8, warmup=1, classic=False)
+    assert len(result["plain_save"]["runs"]) == 2 and len(result["copies_fresh"]["runs"]) == 2
+    assert "## 3. Save hook" in report.render({"meta": {"started": "", "finished": "", "seconds": 0,
+                                                        "machine": harness.machine()}, "savehook": result})
