@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from .paths import REPO_ROOT
 
@@ -45,19 +43,21 @@ def tracking_uri(env: dict[str, str] | None = None) -> str:
     return env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{MLFLOW_DB}"
 
 
-def output_dir(env: dict[str, str] | None = None) -> Path:
+def output_dir(env: dict[str, str] | None = None, create: bool = True) -> Path:
     """PYSHIM_OUTPUT_DIR when set, else <repo>/.pyshim/output; created if missing."""
     env = os.environ if env is None else env
     folder = Path(env.get("PYSHIM_OUTPUT_DIR") or OUTPUT_DIR).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def sqlite_path(uri: str) -> Path | None:
-    """The database file of a sqlite:/// tracking URI, else None."""
+    """The database file of a SQLite tracking URI (SQLAlchemy's form: `sqlite:///relative.db`,
+    `sqlite:////absolute.db`), else None."""
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(url2pathname(urlparse(uri).path))
+    return Path(uri[len("sqlite:///"):].split("?", 1)[0]).resolve()
 
 
 def artifact_location(uri: str) -> str | None:
@@ -75,7 +75,7 @@ def environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """`base` (default os.environ) with the embedded defaults filled in where unset."""
     env = dict(os.environ if base is None else base)
     env["MLFLOW_TRACKING_URI"] = tracking_uri(env)
-    env["PYSHIM_OUTPUT_DIR"] = str(output_dir(env))
+    env["PYSHIM_OUTPUT_DIR"] = str(output_dir(env, create=False))
     return env
 
 
@@ -88,8 +88,13 @@ def use_mlflow(experiment: str = EXPERIMENT) -> str:
 
     uri = tracking_uri()
     db = sqlite_path(uri)
-    if db is not None:
+    if db is not None and not db.exists():
+        # A new store: its Default experiment would keep artifacts in ./mlruns of whatever
+        # folder this process runs in; create it with its artifacts beside the database.
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
         db.parent.mkdir(parents=True, exist_ok=True)
+        SqlAlchemyStore(uri, artifact_location(uri))
     mlflow.set_tracking_uri(uri)
     if experiment and mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=artifact_location(uri))

@@ -46,9 +46,9 @@ class NotebookFailed(PyshimError):
     def __init__(self, notebook: Path, cell: int | None, cells: int, ename: str, evalue: str,
                  partial: Path, source: str = ""):
         self.notebook, self.cell, self.ename, self.evalue, self.partial = notebook, cell, ename, evalue, partial
-        where = f"cell {cell} of {cells}" if cell else "before the first cell"
+        where = f"at cell {cell} of {cells}" if cell else "before the first cell"
         first = _first_line(source)
-        lines = [f"{notebook.name} failed at {where}" + (f" ({first})" if first else ""),
+        lines = [f"{notebook.name} failed {where}" + (f" ({first})" if first else ""),
                  f"  {ename}: {_shorten(evalue, 1500)}",
                  f"  partly executed notebook: {partial}"]
         super().__init__("\n".join(lines))
@@ -99,11 +99,18 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
         state["index"] = cell_index
 
     def on_cell_execute(cell, cell_index, **_):  # code cells only, just before they run
-        state["start"] = time.monotonic()
+        state["start"], state["open"] = time.monotonic(), True
         say(f"  cell {cell_index + 1:>2}/{total}  {_first_line(cell.source, 64):<64} ")
 
-    def on_cell_executed(cell, cell_index, **_):
-        say(f"{time.monotonic() - state['start']:6.1f} s\n")
+    def on_cell_executed(cell, cell_index, execute_reply=None, **_):
+        failed = (execute_reply or {}).get("content", {}).get("status") == "error"
+        say(f"{time.monotonic() - state['start']:6.1f} s{'  FAILED' if failed else ''}\n")
+        state["open"] = False
+
+    def close_line():
+        if state.get("open"):
+            say("FAILED\n")
+            state["open"] = False
 
     client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, allow_errors=False,
                             kernel_manager_class=_kernel_manager_class(),
@@ -115,7 +122,7 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
     try:
         client.execute(env=dict(env), stdout=log, stderr=log)
     except CellExecutionError as err:
-        say("FAILED\n")
+        close_line()
         index = state["index"]
         nbformat.write(nb, executed)
         ename, evalue = err.ename, err.evalue
@@ -124,10 +131,13 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
         raise NotebookFailed(source, _number(index), total, ename, evalue, executed,
                              nb.cells[index].source if index is not None else "") from None
     except Exception as err:  # kernel died, timed out, or never started
-        say("FAILED\n" if state["start"] else "")
+        close_line()
         index = state["index"]
         nbformat.write(nb, executed)
-        raise NotebookFailed(source, _number(index), total, type(err).__name__, str(err) or repr(err),
+        message = str(err) or repr(err)
+        if type(err).__name__ == "NoSuchKernel":
+            message += "; `make setup` installs the pyshim kernels into .venv"
+        raise NotebookFailed(source, _number(index), total, type(err).__name__, message,
                              executed, nb.cells[index].source if index is not None else "") from None
     finally:
         log.close()
@@ -175,7 +185,8 @@ def export_review(notebook: Path) -> list[Path]:
 # --- the whole demo ----------------------------------------------------------------------
 
 def run_all(notebooks: list[Path], executed_dir: Path, env: dict[str, str],
-            out: TextIO = sys.stdout) -> list[NotebookRun]:
+            out: TextIO | None = None) -> list[NotebookRun]:
+    out = out or sys.stdout
     runs = []
     for i, path in enumerate(notebooks, 1):
         import nbformat
