@@ -6,13 +6,15 @@ model is loaded once per worker. `LOADS` counts loads so tests can see it.
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 _MODELS: dict[str, object] = {}
-LOADS = 0
+LOADS: dict[str, int] = {}  # model key -> loads in this worker process (tests read it)
 
 # Spark DDL type of an input column -> pandas dtype the model's signature expects.
 _PANDAS_DTYPES = {"double": "float64", "float": "float32", "bigint": "int64", "int": "int32",
@@ -20,21 +22,60 @@ _PANDAS_DTYPES = {"double": "float64", "float": "float32", "bigint": "int64", "i
 
 
 def model_for(key: str):
-    global LOADS
     model = _MODELS.get(key)
     if model is None:
         import mlflow.pyfunc
         from pyspark import SparkFiles
 
-        model = mlflow.pyfunc.load_model(SparkFiles.get(key))
+        # suppress_warnings: skip mlflow's check of the model's pip requirements against every
+        # installed package (about 1 s per load); from a worker it would only reach the executor log.
+        model = mlflow.pyfunc.load_model(SparkFiles.get(key), suppress_warnings=True)
         _MODELS[key] = model
-        LOADS += 1
+        LOADS[key] = LOADS.get(key, 0) + 1
     return model
+
+
+def keep_zip_indexes() -> None:
+    """Stop every task from re-reading the zip archives on sys.path (once per worker).
+
+    PySpark's worker calls importlib.invalidate_caches() at the start of every task, and
+    since Python 3.10 that makes each zipimporter re-read its archive's whole directory
+    (cpython#103200). Workers have pyspark.zip, py4j's zip and the spark-core jar on
+    sys.path, held by 13 importers: about 0.3-0.5 s of CPU per task, far more than a task
+    of a small model costs. An archive is re-read only when its size or mtime changed.
+    """
+    import zipimport
+
+    original = zipimport.zipimporter.invalidate_caches
+    if getattr(original, "_pyshim", False):
+        return
+
+    def invalidate_caches(self):
+        try:
+            stat = os.stat(self.archive)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp is None or self.__dict__.get("_pyshim_stamp") != stamp:
+            original(self)
+            self._pyshim_stamp = stamp
+
+    invalidate_caches._pyshim = True
+    zipimport.zipimporter.invalidate_caches = invalidate_caches
+    # This task's start re-read them all just now: that is their stamp.
+    for importer in list(sys.path_importer_cache.values()):
+        if isinstance(importer, zipimport.zipimporter):
+            try:
+                stat = os.stat(importer.archive)
+                importer._pyshim_stamp = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                pass
 
 
 def predict_batches(key: str, names: list[str] | None, ddl_types: list[str], tensor: bool,
                     result_kind: str, fields: list[str],
                     batches: Iterator) -> Iterator[pd.Series | pd.DataFrame]:
+    keep_zip_indexes()
     model = model_for(key)
     for batch in batches:
         columns = batch if isinstance(batch, tuple) else (batch,)

@@ -250,9 +250,10 @@ def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str
             lines.append(f"  review copies: {', '.join(_show(c) + '/' for c in copies)}")
     lines.append(f"  MLflow tracking URI: {env['MLFLOW_TRACKING_URI']}")
     lines += ["", "Try next:",
-              "  make lab        JupyterLab on notebooks/ with the pyshim kernels, the save hook and the",
-              "                  %load snippets ready (`%load setup` in Scala, `%load snippets/setup.py` in Python)",
-              f"  MLflow UI:      {mlflow_ui_hint(env['MLFLOW_TRACKING_URI'])}"]
+              "  make lab     JupyterLab on notebooks/ with the pyshim kernels, the save hook and the %load",
+              "               snippets ready: `%load setup` in Scala, `%load snippets/setup.py` in Python;",
+              "               `touch notebooks/.ipynb_saveprocess` turns on review copies (_review/) on save",
+              f"  MLflow UI:   {mlflow_ui_hint(env['MLFLOW_TRACKING_URI'])}"]
     return "\n".join(lines)
 
 

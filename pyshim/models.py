@@ -51,6 +51,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
+    _check_server(model_uri, tracking_uri, mlflow.get_registry_uri())
     resolved = _describe(model_uri, tracking_uri)
     local = _download(model_uri, tracking_uri)
     meta = _pyfunc_metadata(local, model_uri)
@@ -68,6 +69,27 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
         udf = _model_udf(_ship(spark, local, name), name, inputs, data_type)
     replaced = _register(spark, name, udf, inputs)
     return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes)
+
+
+def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float = 10) -> None:
+    """Fail fast when an http(s) tracking server is down: mlflow's client would retry for
+    minutes and then report a long urllib3 error."""
+    import socket
+    from urllib.parse import urlparse
+
+    if Path(uri).is_dir() or not uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        return
+    for server in dict.fromkeys((tracking_uri, registry_uri)):
+        parsed = urlparse(server or "")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            continue
+        try:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        except (OSError, ValueError) as err:
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            raise ModelError(f"cannot load model {uri!r}: the MLflow tracking server {server} does not answer "
+                             f"({reason}). Start it, or set MLFLOW_TRACKING_URI to a running server.") from None
 
 
 def _describe(uri: str, tracking_uri: str) -> str:

@@ -8,7 +8,6 @@ serves requests from the JVM's Bridge on its main thread, so that Ctrl-C in Jupy
 from __future__ import annotations
 
 import ast
-import ctypes
 import io
 import json
 import linecache
@@ -138,7 +137,8 @@ class Session:
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         try:
-            value = self._run(code, filename)
+            with interruptible():
+                value = self._run(code, filename)
             return {"status": "ok", "data": display_bundle(value)}
         except BaseException as exc:  # noqa: B036 - KeyboardInterrupt too: the cell failed, the sidecar goes on
             return error_answer(exc, filename)
@@ -173,6 +173,31 @@ class Session:
         return {"status": "ok", "summary": registered.summary()}
 
 
+class interruptible:
+    """Ctrl-C raises KeyboardInterrupt only while user code runs; idle, it is ignored.
+
+    Inside a py4j call it does not raise either: py4j mishandles an exception in the
+    middle of its socket read, and the kernel's interrupt already cancels the Spark jobs,
+    which makes that call return with an error of its own.
+    """
+
+    def __enter__(self):
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return False
+
+    @staticmethod
+    def _handle(signum, frame):
+        while frame is not None:
+            if f"{os.sep}py4j{os.sep}" in frame.f_code.co_filename:
+                return
+            frame = frame.f_back
+        raise KeyboardInterrupt
+
+
 def display_bundle(value) -> dict[str, str]:
     """The value of a cell's last expression as IPython would show it (a DataFrame as a table)."""
     if value is None:
@@ -186,12 +211,17 @@ def display_bundle(value) -> dict[str, str]:
 def error_answer(exc: BaseException, filename: str) -> dict:
     """A short Python traceback: frames from the cell on, and a Java error's first line only."""
     ename, evalue = type(exc).__name__, _short_message(exc)
-    tb = exc.__traceback__
-    while tb is not None and filename and tb.tb_frame.f_code.co_filename != filename:
-        tb = tb.tb_next
-    frames = traceback.format_list(traceback.extract_tb(tb)) if tb is not None else []
+    frames = traceback.format_list(_user_frames(exc.__traceback__, filename))
     lines = (["Traceback (most recent call last):\n"] + frames if frames else []) + [f"{ename}: {evalue}\n"]
     return {"status": "error", "ename": ename, "evalue": evalue, "traceback": "".join(lines).rstrip()}
+
+
+def _user_frames(tb, filename: str) -> list[traceback.FrameSummary]:
+    """Frames from the cell on, without the sidecar's, PySpark's and py4j's internals."""
+    while tb is not None and filename and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    internal = (os.sep + "pyspark" + os.sep, os.sep + "py4j" + os.sep, "pyspark.zip", "py4j-", __file__)
+    return [f for f in traceback.extract_tb(tb) if not any(part in f.filename for part in internal)]
 
 
 def _short_message(exc: BaseException) -> str:
@@ -204,6 +234,8 @@ def _short_message(exc: BaseException) -> str:
     text = str(exc)
     if type(exc).__name__ == "KeyboardInterrupt":
         return "interrupted"
+    if type(exc).__module__.startswith("pyspark.errors"):
+        return text.split("\n")[0].split("; line ")[0]  # Spark appends the whole query plan
     return text if len(text) < 2000 else text[:2000] + " ..."
 
 
@@ -213,28 +245,22 @@ def serve(bridge, session: Session) -> None:
     while True:
         try:
             request = bridge.take(500)
-        except KeyboardInterrupt:
-            continue  # a late Ctrl-C after the cell ended
         except Py4JNetworkError:
             return  # the kernel is gone
         if request is None:
             continue
         request_id, op, payload = int(request[0]), request[1], request[2]
         answer = session.handle(request_id, op, payload)
-        try:
-            bridge.complete(request_id, json.dumps(answer, default=str))
-        except KeyboardInterrupt:
-            bridge.complete(request_id, json.dumps(answer, default=str))
+        bridge.complete(request_id, json.dumps(answer, default=str))
 
 
 def die_with_parent() -> None:
-    """Never outlive the kernel JVM, even when it is killed with SIGKILL."""
+    """Never outlive the kernel JVM, even when it is killed with SIGKILL.
+
+    Not PR_SET_PDEATHSIG: it fires when the JVM *thread* that started us ends, and
+    Toree replaces its interpreter thread on every interrupt.
+    """
     parent = os.getppid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
     def watch():
         while os.getppid() == parent:
@@ -245,9 +271,14 @@ def die_with_parent() -> None:
 
 
 def main() -> int:
+    # Jupyter interrupts a kernel by signalling its process group; the JVM forwards
+    # Ctrl-C to us only while a Python cell runs, so we leave that group.
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     gateway = connect()
     bridge, sc, spark = attach(gateway)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # PySpark's SparkContext installed its own
     session = Session(bridge, sc, spark)
     bridge.ready(os.getpid())
     serve(bridge, session)

@@ -76,11 +76,11 @@ def build_models(work: Path) -> Zoo:
     with mlflow.start_run() as run:
         mlflow.sklearn.log_model(clf, name="model", signature=infer_signature(features, clf.predict(features)))
         classifier_uri = f"runs:/{run.info.run_id}/model"
-        labeler = mlflow.pyfunc.log_model(name="labeler", python_model=Labeler(),
+        labeler = mlflow.pyfunc.log_model(name="labeler", python_model=Labeler(), code_paths=[__file__],
                                           signature=infer_signature(example_x, ["low", "high"]))
-        spreader = mlflow.pyfunc.log_model(name="spreader", python_model=Spreader(),
+        spreader = mlflow.pyfunc.log_model(name="spreader", python_model=Spreader(), code_paths=[__file__],
                                            signature=infer_signature(example_x, Spreader().predict(None, example_x)))
-        bounds = mlflow.pyfunc.log_model(name="bounds", python_model=Bounds(),
+        bounds = mlflow.pyfunc.log_model(name="bounds", python_model=Bounds(), code_paths=[__file__],
                                          signature=infer_signature(example_x, Bounds().predict(None, example_x)))
         unsigned = mlflow.sklearn.log_model(reg, name="unsigned")
 

@@ -23,8 +23,12 @@ class FailedOutput(error: PyshimException) extends MagicOutput() {
 trait MagicSupport extends IncludeKernel {
   this: Magic =>
 
-  /** The cell's own streams: Toree's kernel.out sends every line twice. */
-  protected def cellStreams(): (PrintStream, PrintStream) = (Console.out, Console.err)
+  /**
+   * The cell's streams. Toree points the REPL's Console.err at stdout, and kernel.err keeps
+   * the stream of an earlier cell; a stream made from the current request is stderr.
+   */
+  protected def cellStreams(): (PrintStream, PrintStream) =
+    (Console.out, new PrintStream(kernel.factory.newKernelOutputStream("stderr", false), true, "UTF-8"))
 
   protected def noticeTo(out: PrintStream): String => Unit = line => out.println(line)
 
@@ -54,6 +58,7 @@ class Python extends CellMagic with MagicSupport {
       MagicOutput(Replies.mimeBundle(answer): _*)
     } catch {
       case e: PyshimException => new FailedOutput(e)
+      case _: InterruptedException => new FailedOutput(new PyshimException("%%python: interrupted"))
     }
   }
 }

@@ -1,0 +1,47 @@
+"""kernels/ is generated from code, committed, and free of machine paths."""
+import json
+import shlex
+from pathlib import Path
+
+from pyshim import kernels, launch, paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_kernel_specs_match_the_generator(tmp_path):
+    kernels.generate(tmp_path)
+    for name, files in kernels.spec_files().items():
+        for fname in files:
+            committed = ROOT / "kernels" / name / fname
+            assert committed.read_text() == (tmp_path / name / fname).read_text(), \
+                f"{committed} drifted from pyshim/kernels.py: run `pyshim kernelspecs`"
+
+
+def test_kernel_specs_hold_no_machine_paths():
+    for spec_file in (ROOT / "kernels").glob("*/kernel.json"):
+        text = spec_file.read_text()
+        for forbidden in (str(ROOT), "/root", "/home/", "site-packages", ".venv"):
+            assert forbidden not in text, f"{spec_file} contains {forbidden}"
+        spec = json.loads(text)
+        assert spec["argv"][0] == "python", "jupyter_client replaces 'python' with its own interpreter"
+
+
+def test_toree_command_has_java17_opens_extension_and_user_options(tmp_path):
+    env = launch.kernel_environment(ROOT / "kernels" / "pyshim-scala",
+                                    {"SPARK_OPTS": "--master spark://10.0.0.1:7077 --jars /x/a.jar",
+                                     "TOREE_OPTS": "--nosparkcontext"})
+    cmd = launch.kernel_command("/tmp/conn.json", env)
+    assert "--add-opens=java.base/java.util.jar=ALL-UNNAMED" in env["SPARK_SUBMIT_OPTS"]
+    assert "log4j2.configurationFile" in env["SPARK_SUBMIT_OPTS"]
+    assert env["SPARK_HOME"] == str(paths.spark_home())
+    assert env["PYSPARK_PYTHON"] and Path(env["PYSPARK_PYTHON"]).exists()
+    assert cmd[cmd.index("--master") + 1] == "spark://10.0.0.1:7077"
+    assert cmd[cmd.index("--jars") + 1] == f"/x/a.jar,{paths.EXTENSION_JAR}"  # merged, not overridden
+    assert cmd[cmd.index("--magic-url") + 1] == paths.EXTENSION_JAR.as_uri()
+    assert "--nosparkcontext" in cmd
+    assert cmd[-2:] == ["--profile", "/tmp/conn.json"]
+
+
+def test_log4j_config_quiets_spark_to_warn():
+    text = (ROOT / "kernels" / "pyshim-scala" / "log4j2.properties").read_text()
+    assert "rootLogger.level = warn" in text
