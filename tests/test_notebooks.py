@@ -32,7 +32,7 @@ def text_of(nb, index: int | None = None) -> str:
                 parts.append(out.data.get("text/plain", ""))
             elif out.output_type == "error":
                 parts.append(f"{out.ename}: {out.evalue}")
-    return "".join(parts)
+    return "\n".join(parts)
 
 
 def errors_in(nb) -> list[str]:
@@ -122,7 +122,7 @@ def test_train_notebook_registers_a_version_with_the_champion_alias(trained, dem
     assert match, out
     client = mlflow.MlflowClient(tracking_uri=demo_env["MLFLOW_TRACKING_URI"])
     mv = client.get_model_version_by_alias("wine_classifier", "champion")
-    assert mv.version == match.group(1)
+    assert str(mv.version) == match.group(1)
     logged = client.get_run(mv.run_id)
     assert logged.data.params["C"] == "1.0"
     assert float(logged.data.metrics["accuracy"]) > 0.85
