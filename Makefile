@@ -31,8 +31,15 @@ demo: java setup
 test: java setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Only the cluster and tracking-server tests (`make test` runs them too): a Spark standalone
+# master + 2 workers and `mlflow server`, all on 127.0.0.1, started and stopped by the tests.
 test-cluster: java setup
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
+
+# The demo notebooks against a local Spark standalone cluster and MLflow tracking server,
+# both started before and stopped after (python -m pyshim.cluster demo).
+cluster-demo: java setup
+	$(PY) -m pyshim.cluster demo
 
 lab: java setup
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

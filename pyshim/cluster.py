@@ -431,10 +431,8 @@ def postgres_available() -> str | None:
     """None when a PostgreSQL backend can be used; else why not."""
     if postgres_bin() is None:
         return "PostgreSQL is not installed (on Debian: apt-get install postgresql)"
-    try:
-        import psycopg2  # noqa: F401 - SQLAlchemy's default PostgreSQL driver, used by mlflow
-    except ImportError:
-        return "the Python driver psycopg2 is not installed (pip install psycopg2-binary)"
+    if _postgres_driver() is None:
+        return "no PostgreSQL driver for SQLAlchemy in this python (pip install 'psycopg[binary]' or psycopg2-binary)"
     if os.geteuid() == 0:
         try:
             import pwd
@@ -444,41 +442,54 @@ def postgres_available() -> str | None:
     return None
 
 
+def _postgres_driver() -> str | None:
+    """SQLAlchemy's name of an installed PostgreSQL driver (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    import importlib.util
+
+    for module, dialect in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return dialect
+    return None
+
+
 @contextlib.contextmanager
-def local_postgres(workdir: Path | None = None) -> Iterator[str]:
-    """A throwaway PostgreSQL server on loopback (initdb + postgres); yields its SQLAlchemy URI."""
+def local_postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback (initdb + postgres); yields its SQLAlchemy URI.
+
+    Its folder is a new one under the system's temp dir: as root the server runs as the
+    `postgres` user, which must reach it (pytest's own temp folders are private to root).
+    """
     reason = postgres_available()
     if reason:
         raise ClusterError(f"cannot start PostgreSQL: {reason}")
     bindir = postgres_bin()
-    own_dir = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="pyshim-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix="pyshim-pg-"))
     data = workdir / "data"
     prefix: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root
         import pwd
         user = pwd.getpwnam("postgres")
         os.chown(workdir, user.pw_uid, user.pw_gid)
-        workdir.chmod(0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True, cwd=workdir)
-    port = free_port()
-    daemon = _spawn("postgres", [*prefix, str(bindir / "postgres"), "-D", str(data), "-h", LOOPBACK,
-                                 "-p", str(port), "-k", str(workdir)],
-                    dict(os.environ), Path(tempfile.gettempdir()) / f"pyshim-pg-{port}.log", workdir, "postgres")
+    daemon = None
     try:
+        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust",
+                        "-E", "UTF8"], check=True, capture_output=True, cwd=workdir)
+        port = free_port()
+        daemon = _spawn("postgres", [*prefix, str(bindir / "postgres"), "-D", str(data), "-h", LOOPBACK,
+                                     "-p", str(port), "-k", str(workdir)],
+                        dict(os.environ), workdir / "postgres.log", workdir, "postgres")
         ready = lambda: subprocess.run([str(bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(port)],  # noqa: E731
                                        capture_output=True).returncode == 0
         if not _wait_for(ready, daemon, 60):
             raise daemon.failure("PostgreSQL did not start")
         subprocess.run([str(bindir / "createdb"), "-h", LOOPBACK, "-p", str(port), "-U", "mlflow", "mlflow"],
                        check=True, capture_output=True)
-        yield f"postgresql://mlflow@{LOOPBACK}:{port}/mlflow"
+        yield f"{_postgres_driver()}://mlflow@{LOOPBACK}:{port}/mlflow"
     finally:
-        daemon.stop()
-        if own_dir:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if daemon is not None:
+            daemon.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- CLI: up / status / down / demo ------------------------------------------------------
@@ -583,6 +594,8 @@ def cmd_demo(args) -> int:
     """Cluster + tracking server up, the demo against them, everything down again."""
     import importlib.util
 
+    # `kill` or a CI timeout: stop the cluster and the server on the way out, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with local_cluster(args.workers, args.worker_memory, args.worker_cores) as cluster, \
             tracking_server() as server:
         settings = _settings(cluster, server)

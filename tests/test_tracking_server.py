@@ -147,7 +147,7 @@ def test_postgresql_backend(isolated_home):
     """The same server with PostgreSQL (Debian's packages) as its SQL store."""
     import mlflow.pyfunc
 
-    with local_postgres(isolated_home / "postgres") as db_uri, \
+    with local_postgres() as db_uri, \
             tracking_server(backend_uri=db_uri, workdir=isolated_home / "mlflow-pg") as pg_server:
         log_and_register(pg_server.uri, name="pg_regressor")
         frame, _ = _train()
