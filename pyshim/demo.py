@@ -37,7 +37,8 @@ MODEL_NAME, MODEL_ALIAS = "wine_classifier", "champion"
 # Parquet folders the notebooks write under PYSHIM_OUTPUT_DIR (named in the notebooks too).
 SCORED_OUTPUTS = {"02_score_from_scala.ipynb": "wine_scored_scala.parquet",
                   "03_pyspark_pipeline.ipynb": "wine_scored_pyspark.parquet"}
-CELL_TIMEOUT = 900  # seconds; the first Toree cell also waits for the JVM and the sidecar
+CELL_TIMEOUT = 900     # seconds per cell; the first Toree cell also starts the Python sidecar
+STARTUP_TIMEOUT = 300  # seconds for a kernel to answer: Toree needs 15 s on an idle laptop, minutes on a busy one
 
 
 class NotebookFailed(PyshimError):
@@ -76,7 +77,7 @@ def kernel_of(nb) -> str:
 
 def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
                  progress: Callable[[str], None] | None = None, cwd: Path | None = None,
-                 timeout: int = CELL_TIMEOUT) -> NotebookRun:
+                 timeout: int = CELL_TIMEOUT, startup_timeout: int = STARTUP_TIMEOUT) -> NotebookRun:
     """Execute `source` in a new kernel; save it to executed_dir (also when a cell fails).
 
     The kernel runs in `cwd` (default: the notebook's folder, as in JupyterLab) with `env`.
@@ -112,7 +113,8 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
             say("FAILED\n")
             state["open"] = False
 
-    client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, allow_errors=False,
+    client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, startup_timeout=startup_timeout,
+                            allow_errors=False,
                             kernel_manager_class=_kernel_manager_class(),
                             resources={"metadata": {"path": str(cwd or source.parent)}},
                             on_cell_start=on_cell_start, on_cell_execute=on_cell_execute,
@@ -140,9 +142,23 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
         raise NotebookFailed(source, _number(index), total, type(err).__name__, message,
                              executed, nb.cells[index].source if index is not None else "") from None
     finally:
+        _forget(client)
         log.close()
     nbformat.write(nb, executed)
     return NotebookRun(source, executed, kernel, time.monotonic() - started, total)
+
+
+def _forget(client) -> None:
+    """After a kernel that never became ready, nbclient has already shut it down but leaves
+    an exit hook that fails on the missing manager; end a kernel still running, drop the hook."""
+    import atexit
+
+    try:
+        if client.km is not None and client.km.has_kernel:
+            client._cleanup_kernel()
+    except Exception:
+        pass
+    atexit.unregister(client._cleanup_kernel)
 
 
 def _kernel_manager_class():

@@ -5,8 +5,11 @@ tiny notebooks on the IPython kernel keep the runner's paths fast.
 """
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -162,3 +165,30 @@ def test_make_demo_runs_the_module_and_help_works():
     assert "$(PY) -m pyshim.demo" in makefile
     done = subprocess.run([sys.executable, "-m", "pyshim.demo", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "NOTEBOOK" in done.stdout
+
+
+def test_a_kernel_that_never_answers_stops_cleanly(run_env, isolated_home):
+    """Startup timeout: one clear error, the kernel process ended, no traceback at exit."""
+    spec = Path(os.environ["JUPYTER_DATA_DIR"]) / "kernels" / "pyshim-test-sleepy"
+    spec.mkdir(parents=True, exist_ok=True)
+    marker = run_env / "sleepy.pid"
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(120)",
+                 "{connection_file}"],
+        "display_name": "never answers", "language": "python"}))
+    nb = write_notebook(run_env / "sleepy.ipynb", [new_code_cell("1")],
+                        kernel={"name": "pyshim-test-sleepy", "display_name": "never answers", "language": "python"})
+    script = (f"from pathlib import Path; from pyshim import demo, defaults\n"
+              f"try:\n"
+              f"    demo.run_notebook(Path({str(nb)!r}), Path({str(run_env / 'executed')!r}), defaults.environment(), startup_timeout=3)\n"
+              f"except demo.NotebookFailed as err:\n"
+              f"    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "sleepy.ipynb failed before the first cell" in done.stdout, done.stdout + done.stderr
+    assert "didn't respond in 3 seconds" in done.stdout
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "the kernel that never answered is still running"
