@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -385,6 +385,8 @@ def start_tracking_server(backend_uri: str | None = None, workdir: Path | None =
     artifacts.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
+    # The GenAI job runner (7 huey consumer processes) is not needed to track and serve models.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     last: Daemon | None = None
     for _attempt in range(3):
         port = free_port()
@@ -517,7 +519,7 @@ def _settings(cluster: Cluster, server: TrackingServer | None) -> dict[str, str]
 
 
 def _daemon_record(d: Daemon) -> dict:
-    return {k: v for k, v in asdict(d).items() if k != "proc"}
+    return {"name": d.name, "pid": d.pid, "log": d.log, "marker": d.marker}
 
 
 def cmd_up(args) -> int:
@@ -534,15 +536,17 @@ def cmd_up(args) -> int:
     try:
         if not args.no_tracking:
             server = start_tracking_server(None, workdir / "mlflow")
-    except BaseException:
+        daemons = [cluster.master, *cluster.workers, *([server.daemon] if server else [])]
+        settings = _settings(cluster, server)
+        state = {"master_url": cluster.master_url, "webui_url": cluster.webui_url,
+                 "tracking_uri": server.uri if server else None, "settings": settings,
+                 "daemons": [_daemon_record(d) for d in daemons]}
+        _state_file(state_dir).write_text(json.dumps(state, indent=1))
+    except BaseException:  # nothing left running that `down` would not know of
+        if server is not None:
+            server.stop()
         cluster.stop()
         raise
-    daemons = [cluster.master, *cluster.workers, *([server.daemon] if server else [])]
-    settings = _settings(cluster, server)
-    state = {"master_url": cluster.master_url, "webui_url": cluster.webui_url,
-             "tracking_uri": server.uri if server else None, "settings": settings,
-             "daemons": [_daemon_record(d) for d in daemons]}
-    _state_file(state_dir).write_text(json.dumps(state, indent=1))
     print(f"Spark master {cluster.master_url} (web UI {cluster.webui_url}), {len(cluster.workers)} workers")
     if server:
         print(f"MLflow tracking server {server.uri} (backend {server.backend_uri})")
