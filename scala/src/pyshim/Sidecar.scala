@@ -112,6 +112,8 @@ object Sidecar {
         .build()
       gateway.start(true)
       Interrupts.install()
+      // A model call from Scala SQL also revives a dead sidecar (its UDFs need it alive).
+      Functions.beforeCall = () => ensure(Bridge.sparkSession()).foreach(line => Console.out.println(line))
       Runtime.getRuntime.addShutdownHook(new Thread(() => stop()))
     }
     secretValue
