@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,40 @@ from kernel_driver import KernelDriver, wait_gone  # noqa: E402
 _ISOLATED = ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
 
 
+def _descendants(root: int) -> list[tuple[int, str]]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                cmd = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.append((child, cmd))
+            todo.append(child)
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
-def isolated_home(tmp_path_factory):
+def no_process_left_behind():
+    """Kernels, JVMs, sidecars and servers end with their tests."""
+    yield
+    deadline = time.monotonic() + 20
+    while _descendants(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _descendants(os.getpid())
+    assert not left, f"processes left running after the tests: {left}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(no_process_left_behind, tmp_path_factory):
     root = tmp_path_factory.mktemp("isolated")
     saved = {k: os.environ.get(k) for k in (*_ISOLATED, "MLFLOW_TRACKING_URI", "PYSPARK_PYTHON", "SPARK_OPTS", "TOREE_OPTS")}
     for name in _ISOLATED:

@@ -42,6 +42,14 @@ def spark():
                .config("spark.ui.enabled", "false").getOrCreate())
     yield session
     session.stop()
+    from pyspark import SparkContext
+
+    # PySpark's JVM lives until its stdin closes; it would otherwise outlive the tests.
+    gateway = SparkContext._gateway
+    gateway.shutdown()
+    gateway.proc.stdin.close()
+    gateway.proc.wait(timeout=30)
+    SparkContext._gateway = SparkContext._jvm = None
 
 
 def test_register_and_call_from_sql_with_a_file_store(spark, file_store_model, monkeypatch):
