@@ -42,9 +42,15 @@ def kernel(cluster, isolated_home):
     driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "toree.log", env=env)
     pid = driver.pid
     yield driver
-    if driver.km.provisioner is not None:  # not shut down by the last test already
-        driver.shutdown()
+    _shutdown(driver)
     assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+
+
+def _shutdown(driver: KernelDriver) -> None:
+    """Shut the kernel down once (the last test does it, the fixture makes sure)."""
+    if not getattr(driver, "stopped_by_test", False):
+        driver.stopped_by_test = True
+        driver.shutdown()
 
 
 def _rows(stdout: str) -> pd.DataFrame:
@@ -156,7 +162,7 @@ def test_everything_started_is_stopped(cluster, kernel):
     executors = cluster.executor_pids()
     everything = [kernel.pid, cluster.master_pid, *cluster.worker_pids, *executors, *cluster.all_pids()]
     kernel_pid = kernel.pid
-    kernel.shutdown()
+    _shutdown(kernel)
     assert wait_gone(kernel_pid)
     cluster.stop()
     assert [p for p in everything if process_alive(p)] == []
