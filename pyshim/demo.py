@@ -19,7 +19,6 @@ the partly executed notebook, which is saved first. Exit code 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -141,6 +140,11 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
             message += "; `make setup` installs the pyshim kernels into .venv"
         raise NotebookFailed(source, _number(index), total, type(err).__name__, message,
                              executed, nb.cells[index].source if index is not None else "") from None
+    except KeyboardInterrupt:
+        close_line()
+        nbformat.write(nb, executed)
+        say(f"      interrupted; partly executed notebook: {executed}\n")
+        raise
     finally:
         _forget(client)
         log.close()
@@ -210,7 +214,10 @@ def run_all(notebooks: list[Path], executed_dir: Path, env: dict[str, str],
         kernel = kernel_of(nbformat.read(path, as_version=4))
         print(f"[{i}/{len(notebooks)}] {path.name} on kernel {kernel}", file=out, flush=True)
         run = run_notebook(path, executed_dir, env, progress=lambda text: print(text, end="", file=out, flush=True))
-        run.review_copies = export_review(run.executed)
+        try:
+            run.review_copies = export_review(run.executed)
+        except Exception as err:  # pyshim_hooks' ExportError names the notebook and the reason
+            raise PyshimError(f"review copies of {run.executed} could not be written: {err}") from None
         print(f"      done in {_duration(run.seconds)}; saved {_show(run.executed)}", file=out, flush=True)
         runs.append(run)
     return runs
