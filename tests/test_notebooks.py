@@ -228,3 +228,14 @@ def test_demo_summary_reports_the_model_version_and_rows(trained, pyspark_pipeli
     assert f"scored by 03_pyspark_pipeline: {ROWS:,} rows" in text
     assert re.search(r"01_train_model\s+pyshim-python\s+\d+ cells\s+[\d.]+ s", text)
     assert "make lab" in text and "mlflow ui --backend-store-uri " + demo_env["MLFLOW_TRACKING_URI"] in text
+
+
+@pytest.mark.toree
+def test_load_of_a_missing_snippet_is_one_clear_line(toree):
+    result = toree.run("%load no_such_snippet")
+    assert result.status == "error"
+    message = result.error.get("evalue") or result.error_text
+    assert "%load: no file 'no_such_snippet'" in message
+    assert str(NOTEBOOKS / "snippets") in message       # says where it looked
+    assert len(message.strip().splitlines()) == 1, message
+    assert not any(line.strip().startswith("at org.") for line in result.error_text.splitlines())  # no JVM stack
