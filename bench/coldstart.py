@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import BenchError, Target, Toree, log, summary
+from harness import BenchError, Target, Toree, load_average, log, summary, tree_cpu_seconds
 
 PHASES = ("jvm_and_spark", "sidecar_attach", "model_load", "first_batch")
 COLD_MODEL = "cold_model"
@@ -40,21 +40,32 @@ def one_start(workdir: Path, uri: str, name: str) -> dict:
     rebuilt = scala_build.build()
     t0 = time.perf_counter()
     kernel = Toree(workdir, name=name).start()
+    cpu = {}
     try:
         marks = {"kernel_ready": time.perf_counter()}
+        cpu["kernel_ready"] = tree_cpu_seconds(kernel.pid)
         kernel.run("spark.version")
         marks["spark"] = time.perf_counter()
+        cpu["spark"] = tree_cpu_seconds(kernel.pid)
         kernel.python("1")
         marks["sidecar"] = time.perf_counter()
+        cpu["sidecar"] = tree_cpu_seconds(kernel.pid)
         kernel.run(f"%register_model {COLD_MODEL} {uri}")
         marks["registered"] = time.perf_counter()
+        cpu["registered"] = tree_cpu_seconds(kernel.pid)
         first = kernel.run(FIRST_QUERY.format(m=COLD_MODEL))
         marks["first"] = time.perf_counter()
+        cpu["first"] = tree_cpu_seconds(kernel.pid)
         kernel.run(FIRST_QUERY.format(m=COLD_MODEL))
         marks["second"] = time.perf_counter()
     finally:
         kernel.close()
+    cpu_phases = {"jvm_and_spark": cpu["spark"], "sidecar_attach": cpu["sidecar"] - cpu["spark"],
+                  "model_load": cpu["registered"] - cpu["sidecar"], "first_batch": cpu["first"] - cpu["registered"],
+                  "total": cpu["first"]}
     return {
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu_phases.items()},
+        "load_average": load_average(),
         "kernel_ready": round(marks["kernel_ready"] - t0, 3),
         "jvm_and_spark": round(marks["spark"] - t0, 3),
         "sidecar_attach": round(marks["sidecar"] - marks["spark"], 3),
@@ -146,8 +157,10 @@ def run(workdir: Path, uri: str, starts: int, warmup: bool = True) -> dict:
     log("coldstart: import probes (what a fresh Python worker and the sidecar import)")
     profile = probes(uri, repeats=max(1, min(3, starts)))
     keys = ("kernel_ready", *PHASES, "same_query_warm", "total")
-    return {"starts": starts, "samples": samples,
+    cpu_keys = (*PHASES, "total")
+    return {"starts": starts, "nproc": os.cpu_count(), "samples": samples,
             "median": {k: summary([s[k] for s in samples])["median"] for k in keys},
+            "cpu_median": {k: summary([s["cpu_seconds"][k] for s in samples])["median"] for k in cpu_keys},
             "summary": {k: summary([s[k] for s in samples]) for k in keys},
             "profile": profile}
 

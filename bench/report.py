@@ -152,6 +152,15 @@ def _throughput(t: dict) -> list[str]:
             shares = "; ".join(f"{k} {v:.0%}" for k, v in p["shares"].items())
             out.append(f"| {variant} | {_s(p['seconds'])} | {p['samples']} | {shares} |")
         out.append("")
+    idle = t.get("after_idle")
+    if idle:
+        out += [f"After a pause: Spark closes a pool's Python workers after one minute without a task, so the "
+                f"first query after a pause of {idle['pause_seconds']:.0f} s starts new workers (imports, model "
+                f"load) for both paths ({idle['partitions']} partitions, median of {len(idle['scala_model']['runs'])}):",
+                "", "| variant | time | every run | x spark_udf |", "|---|---|---|---|",
+                f"| scala_model | {_s(idle['scala_model']['median'])} | {_runs(idle['scala_model'])} | "
+                f"{_x(idle['scala_vs_spark_udf'])} |",
+                f"| spark_udf | {_s(idle['spark_udf']['median'])} | {_runs(idle['spark_udf'])} | 1.00x |", ""]
     if t.get("worker_fix_present") is False:
         out += ["Note: this tree's pyshim/_worker.py has no `keep_zip_indexes`; "
                 "`identity_udf_fixed` ran without the fix.", ""]
@@ -167,11 +176,19 @@ def _coldstart(c: dict) -> list[str]:
               "first_batch": "first batch (first query: Python workers start, import, load the model, score)",
               "total": "**kernel start to first model result**",
               "same_query_warm": "the same query again, warm (for reference)"}
+    cpu = c.get("cpu_median") or {}
     out = [f"## 2. Cold start: a new Toree kernel to the first model result ({c['starts']} starts, median)", "",
-           "| phase | median | every start |", "|---|---|---|"]
+           "CPU: seconds of CPU used by the kernel's processes (JVM, sidecar, Python workers) in the phase; "
+           "on a busy machine the wall time stretches, the CPU time much less.", "",
+           "| phase | median wall time | every start | median CPU time |", "|---|---|---|---|"]
     for key in ("jvm_and_spark", "kernel_ready", "sidecar_attach", "model_load", "first_batch", "total",
                 "same_query_warm"):
-        out.append(f"| {labels[key]} | {_s(med[key])} | {_runs(summ[key])} |")
+        out.append(f"| {labels[key]} | {_s(med[key])} | {_runs(summ[key])} | "
+                   f"{_s(cpu[key]) if key in cpu else ''} |")
+    loads = [s.get("load_average", [None])[0] for s in c.get("samples", []) if s.get("load_average")]
+    if loads:
+        out += ["", "1-minute load average at the end of each start: " + ", ".join(f"{v:.1f}" for v in loads) +
+                f" (on {c.get('nproc', 'these')} cores)."]
     out.append("")
     prof = c.get("profile") or {}
     if prof:
@@ -197,6 +214,9 @@ def _savehook(h: dict) -> list[str]:
 
     row("plain save (hook off)", h["plain_save"], 1.0)
     row("save with the hook on (copies are made after the reply)", h["hook_save"], h["hook_vs_plain"])
+    if h.get("hook_vs_plain_best") is not None:
+        out.append(f"| hook on / plain, best against best (the least noisy figure on a busy machine) | | | | "
+                   f"{_x(h['hook_vs_plain_best'])} |")
     row("hook on: from the save until both review copies are fresh", h["copies_fresh"], None, "s")
     row("pyshim export in one process (script + HTML), for reference", h["in_process_export"], None, "s")
     if "classic_save" in h:

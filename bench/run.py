@@ -31,9 +31,10 @@ ALL = ("coldstart", "throughput", "growth", "savehook")
 def settings(args) -> dict:
     if args.quick:
         return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
-                "sizes": [50_000, 100_000, 200_000], "saves": 3, "classic_saves": 1, "cells": 30, "save_warmup": 1}
+                "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1}
     return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
             "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
+            "idle_samples": 0 if args.no_idle else 2,
             "classic_saves": 3, "cells": 100, "save_warmup": 3}
 
 
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--pyspy", default=None,
                         help="py-spy executable for the worker profile (default: py-spy on PATH or /tmp/pyspy/bin)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--no-idle", action="store_true",
+                        help="skip the queries after a pause of more than a minute (about 3 minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (kernel logs, py-spy output)")
     parser.add_argument("--no-readme", action="store_true", help="do not update the results block of the READMEs")
     args = parser.parse_args(argv)
@@ -150,7 +153,8 @@ def _coldstart(root: Path, uri: str, conf: dict):
 def _throughput(kernel, uri: str, conf: dict, pyspy: str | None, root: Path):
     import throughput
 
-    result = throughput.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], pyspy, root / "profile")
+    result = throughput.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], pyspy, root / "profile",
+                            idle_samples=conf["idle_samples"])
     return result, throughput.targets(result)
 
 

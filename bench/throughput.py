@@ -15,6 +15,12 @@ The action is `sum(f(a, b, c))`: the UDF runs on every row and nothing big is co
 Runs are interleaved (round-robin, the order rotating each round) after one warm-up of
 each variant, so noise from the shared machine lands on all of them alike.
 
+Spark closes a pool's idle Python workers after one minute without a task (hard-coded in
+PythonWorkerFactory), and a long run of one pool can leave the other idle that long. So each
+timed run is preceded by the same UDF on a tiny table (`abc_touch`, untimed): the figures
+are for a session in use. What a query costs after a pause of more than a minute (new
+workers: imports and model load again) is measured on its own (`after_idle`).
+
 The baselines (spark_udf, identity_udf) run in a Python worker pool of their own: Spark
 keys worker pools by the UDF's environment, and the baselines are created with an extra
 variable in `sc.environment`. So what pyshim's function does to its workers cannot make
@@ -61,13 +67,16 @@ println("BENCH " + "{\\"ui\\": \\"" + spark.sparkContext.uiWebUrl.getOrElse("") 
 
 def scala_setup(rows: int, partitions: list[int]) -> str:
     tables = "\n".join(f'benchTable("abc_{n}", {rows}L, {n})' for n in partitions)
-    return SCALA_HELPERS + tables + "\n"
+    return SCALA_HELPERS + tables + '\nbenchTable("abc_touch", 2000L, 2)\n'
 
 
-def scala_run(variant: str, parts: int, rep: str) -> str:
+def scala_run(variant: str, parts: int, rep: str, touch: bool = True) -> str:
     query = {"scala_model": f"SELECT sum({MODEL_NAME}(a, b, c)) FROM abc_{parts}",
              "jvm_sum": f"SELECT sum(a + b + c) FROM abc_{parts}"}[variant]
-    return f'benchRun("{variant}", {parts}, "{rep}") {{ spark.sql("{query}").collect()(0).get(0) }}'
+    code = f'benchRun("{variant}", {parts}, "{rep}") {{ spark.sql("{query}").collect()(0).get(0) }}'
+    if touch and variant == "scala_model":
+        code = f'spark.sql("SELECT sum({MODEL_NAME}(a, b, c)) FROM abc_touch").collect()\n' + code
+    return code
 
 
 def python_setup(uri: str, rows: int) -> str:
@@ -113,7 +122,9 @@ def pyshim_bench_identity_fixed(a: _pd.Series, b: _pd.Series, c: _pd.Series) -> 
 
 _columns["identity_udf_fixed"] = pyshim_bench_identity_fixed("a", "b", "c")
 
-def bench_udf(variant, parts, rep):
+def bench_udf(variant, parts, rep, touch=True):
+    if touch:  # its Python workers alive and warm, as in a session in use (untimed)
+        spark.table("abc_touch").select(_F.sum(_columns[variant])).collect()
     _bench(variant, parts, rep,
            lambda: spark.table(f"abc_{{parts}}").select(_F.sum(_columns[variant])).collect()[0][0])
 
@@ -125,18 +136,35 @@ print("BENCH " + _json.dumps({{"fix_present": _fix is not None}}))
 '''
 
 
-def python_run(variant: str, parts: int, rep: str) -> str:
+def python_run(variant: str, parts: int, rep: str, touch: bool = True) -> str:
     if variant == "predict_floor":
         return f'_bench("predict_floor", 1, "{rep}", lambda: float(_np.sum(_model.predict(_frame))))'
-    return f'bench_udf("{variant}", {parts}, "{rep}")'
+    return f'bench_udf("{variant}", {parts}, "{rep}", touch={touch})'
 
 
-def run_variant(kernel: Toree, variant: str, parts: int, rep: str) -> dict:
+def run_variant(kernel: Toree, variant: str, parts: int, rep: str, touch: bool = True) -> dict:
     if variant in SCALA_VARIANTS:
-        found = kernel.measure(scala_run(variant, parts, rep))
+        found = kernel.measure(scala_run(variant, parts, rep, touch))
     else:
-        found = kernel.measure(python_run(variant, parts, rep), python=True)
+        found = kernel.measure(python_run(variant, parts, rep, touch), python=True)
     return found[-1]
+
+
+IDLE_SECONDS = 75  # Spark closes a pool's workers after 60 s without a task, checking every 10 s
+
+
+def after_idle(kernel: Toree, parts: int, samples: int, wait: float = IDLE_SECONDS) -> dict:
+    """The first query after a pause: both pools' workers are gone, new ones import and load."""
+    times: dict[str, list[float]] = {"scala_model": [], "spark_udf": []}
+    for i in range(samples):
+        log(f"throughput: waiting {wait:.0f}s with no Python task, then scala_model and spark_udf ({i + 1}/{samples})")
+        time.sleep(wait)
+        for variant in rotated(list(times), i):
+            times[variant].append(run_variant(kernel, variant, parts, f"idle{i}", touch=False)["seconds"])
+    out = {"partitions": parts, "pause_seconds": wait,
+           **{variant: summary(values) for variant, values in times.items()}}
+    out["scala_vs_spark_udf"] = ratio(out["scala_model"]["median"], out["spark_udf"]["median"])
+    return out
 
 
 def rotated(items: list[str], shift: int) -> list[str]:
@@ -153,7 +181,9 @@ def _get_json(url: str):
 
 
 def stage_metrics(ui: str, app: str) -> dict[str, dict]:
-    """Per `bench VARIANT PARTS REP` job, its UDF stage: tasks, summed task run and JVM CPU time (ms)."""
+    """Per timed action (`bench VARIANT PARTS REP`), the stage that ran the UDF: the one with
+    the most task time (with adaptive execution one action runs two jobs: the UDF's stage,
+    then the final sum). Tasks, task run time and JVM CPU time are summed over its tasks."""
     if not ui:
         return {}
     base = f"{ui.rstrip('/')}/api/v1/applications/{app}"
@@ -162,22 +192,15 @@ def stage_metrics(ui: str, app: str) -> dict[str, dict]:
         description = job.get("description") or ""
         if not description.startswith("bench "):
             continue
-        # The stage that ran the UDF: the one with the most task time (the other is the final sum).
-        totals = {"tasks": 0, "run_ms": 0.0, "cpu_ms": 0.0, "gc_ms": 0.0}
         for stage_id in job.get("stageIds", []):
             for attempt in _get_json(f"{base}/stages/{stage_id}"):
-                if attempt.get("status") != "COMPLETE" or attempt.get("executorRunTime", 0) <= totals["run_ms"]:
+                best = out.get(description)
+                if attempt.get("status") != "COMPLETE" or (best and attempt.get("executorRunTime", 0) <= best["run_ms"]):
                     continue
-                totals = {"tasks": attempt.get("numCompleteTasks", 0),
-                          "run_ms": float(attempt.get("executorRunTime", 0)),
-                          "cpu_ms": attempt.get("executorCpuTime", 0) / 1e6,
-                          "gc_ms": float(attempt.get("jvmGcTime", 0))}
-        previous = out.get(description)
-        if previous:  # several jobs for one action (rare): add them up
-            for key in totals:
-                previous[key] += totals[key]
-        else:
-            out[description] = totals
+                out[description] = {"tasks": attempt.get("numCompleteTasks", 0),
+                                    "run_ms": float(attempt.get("executorRunTime", 0)),
+                                    "cpu_ms": attempt.get("executorCpuTime", 0) / 1e6,
+                                    "gc_ms": float(attempt.get("jvmGcTime", 0))}
     return out
 
 
@@ -224,7 +247,7 @@ def profile_workers(kernel: Toree, pyspy: str, workdir: Path, parts: int) -> dic
 
 
 def run(kernel: Toree, uri: str, rows: int, partitions: list[int], runs: int,
-        pyspy: str | None = None, workdir: Path | None = None) -> dict:
+        pyspy: str | None = None, workdir: Path | None = None, idle_samples: int = 0) -> dict:
     info = setup_kernel(kernel, uri, rows, partitions)
     names = list(VARIANTS)
     times: dict[tuple[str, int], list[float]] = {}
@@ -274,8 +297,11 @@ def run(kernel: Toree, uri: str, rows: int, partitions: list[int], runs: int,
         except (BenchError, OSError) as err:
             profile = {"error": str(err)}
 
+    idle = after_idle(kernel, min(partitions), idle_samples) if idle_samples else None
+
     return {"rows": rows, "partitions": partitions, "runs": runs, "variants": VARIANTS,
-            "worker_fix_present": info.get("fix_present"), "results": results, "profile": profile}
+            "worker_fix_present": info.get("fix_present"), "results": results, "profile": profile,
+            "after_idle": idle}
 
 
 def targets(result: dict) -> list[Target]:

@@ -57,13 +57,17 @@ def fake_start(index: int) -> dict:
     phases = {"kernel_ready": 9.0 + index, "jvm_and_spark": 11.0 + index, "sidecar_attach": 2.0,
               "model_load": 3.0, "first_batch": 6.0, "same_query_warm": 0.4}
     phases["total"] = sum(phases[p] for p in coldstart.PHASES)
-    return {**phases, "result": "1.0", "jar_rebuilt_before": False}
+    cpu = {p: phases[p] / 2 for p in coldstart.PHASES}
+    cpu["total"] = sum(cpu.values())
+    return {**phases, "cpu_seconds": cpu, "load_average": [1.0, 1.0, 1.0], "result": "1.0",
+            "jar_rebuilt_before": False}
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, monkeypatch_module):
     kernel = FakeKernel()
     tp = throughput.run(kernel, "models:/bench_model/1", 1000, [2, 4], runs=2)
+    tp["after_idle"] = throughput.after_idle(kernel, 2, samples=1, wait=0)
     gr = growth.run(kernel, [100, 200, 400], runs=2)
     starts = iter(range(10))
     monkeypatch_module.setattr(coldstart, "one_start", lambda *a, **k: fake_start(next(starts)))
@@ -102,6 +106,7 @@ def test_report_renders_tables_and_verdicts(results, tmp_path):
         assert heading in text
     assert "**MISS**" in text and "Missed: made up, to see a miss" in text
     assert "mlflow.pyfunc.spark_udf" in text and "seconds per million rows" in text
+    assert "After a pause" in text
 
     md, js = report.write(results, tmp_path / "out")
     assert json.loads(js.read_text())["growth"]["sizes"][0]["rows"] == 100
