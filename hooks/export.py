@@ -84,7 +84,8 @@ def _notebooks_to_export(paths: list[Path], options: ExportOptions) -> Iterator[
 
 
 def _find_notebooks(folder: Path, options: ExportOptions) -> Iterator[Path]:
-    skipped = {CHECKPOINT_DIR, options.review_dir}
+    # _executed: notebooks run by `make demo`, with outputs that change every run.
+    skipped = {CHECKPOINT_DIR, options.review_dir, "_executed"}
     for root, dirs, files in os.walk(folder):
         # Skip copies, checkpoints, hidden folders (.git, .venv) and virtualenvs:
         # notebooks shipped inside installed packages are nobody's review.

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import paths, scala_build
+from . import defaults, paths, scala_build
 from .errors import PyshimError
 
 # Toree's plugin searcher reflects into java.util.jar; Java 17 forbids it without this.
@@ -47,6 +47,9 @@ def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[
         submit_opts.append(f"-Dlog4j2.configurationFile=file:{resource_dir / 'log4j2.properties'}")
     env["SPARK_SUBMIT_OPTS"] = " ".join(o for o in submit_opts if o)
     env.setdefault("PYSHIM_SNIPPETS", str(paths.SNIPPETS_DIR))
+    # The embedded MLflow store unless the user chose one: the sidecar, and a sidecar
+    # restarted later, must resolve models where the notebook registered them.
+    env["MLFLOW_TRACKING_URI"] = defaults.tracking_uri(env)
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: keep Spark's ports on loopback
     env.setdefault("PYTHONHASHSEED", "0")  # Spark needs it fixed across Python workers
     return env
@@ -58,6 +61,9 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
     # Toree's), which is also the REPL's class path. The driver's system class path would
     # need Toree there too, and Toree's bundled SLF4J 1 then silences Spark's logging.
     spark_opts = shlex.split(env.get("SPARK_OPTS", ""))
+    if "spark.sql.warehouse.dir" not in env.get("SPARK_OPTS", ""):
+        # Not spark-warehouse/ in the notebook's folder (the kernel's working folder).
+        spark_opts += ["--conf", f"spark.sql.warehouse.dir={defaults.output_dir(env, create=False) / 'spark-warehouse'}"]
     toree_opts = shlex.split(env.get("TOREE_OPTS", ""))
     return [
         str(paths.spark_home() / "bin" / "spark-submit"),

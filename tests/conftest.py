@@ -61,6 +61,10 @@ def isolated_home(no_process_left_behind, tmp_path_factory):
         path.mkdir()
         os.environ[name] = str(path)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    # Create the store with its artifacts beside it; MLflow's default is ./mlruns of the cwd.
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(os.environ["MLFLOW_TRACKING_URI"], str(root / "artifacts"))
     for name in ("PYSPARK_PYTHON", "SPARK_OPTS", "TOREE_OPTS"):
         os.environ.pop(name, None)
     yield root

@@ -41,7 +41,7 @@ class KernelDriver:
         self.km.start_kernel(cwd=str(cwd), stdout=self._log_handle, stderr=self._log_handle,
                              env=env or dict(os.environ))
         self.kc = self.km.client()
-        self.kc.start_channels()
+        self.kc.start_channels(hb=False)  # we watch the process; Toree's heartbeat errors at exit
         self.kc.wait_for_ready(timeout=180)
 
     @property
