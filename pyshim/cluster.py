@@ -606,9 +606,13 @@ def cmd_demo(args) -> int:
         print(f"pyshim: Spark master {cluster.master_url} ({len(cluster.workers)} workers, web UI "
               f"{cluster.webui_url}); MLflow tracking server {server.uri}", flush=True)
         env = {**os.environ, **settings}
-        if importlib.util.find_spec("pyshim.demo") is not None and not args.builtin:
-            return subprocess.call([sys.executable, "-m", "pyshim.demo"], env=env)
-        return builtin_demo(env)
+        try:
+            if importlib.util.find_spec("pyshim.demo") is not None and not args.builtin:
+                return subprocess.call([sys.executable, "-m", "pyshim.demo"], env=env)
+            return builtin_demo(env)
+        finally:
+            print("pyshim: stopping the Spark cluster and the tracking server (to keep them running, "
+                  "start them with `python -m pyshim.cluster up`)", flush=True)
 
 
 # A small end-to-end job: model logged to the tracking server, scored from Scala on the cluster.
@@ -638,12 +642,15 @@ def builtin_demo(env: dict[str, str]) -> int:
                                         registered_model_name="pyshim_cluster_demo")
     mlflow.MlflowClient().set_registered_model_alias("pyshim_cluster_demo", "champion",
                                                      info.registered_model_version)
+    log = Path(tempfile.mkdtemp(prefix="pyshim-demo-")) / "toree.log"
+    print(f"pyshim: starting a Toree kernel against the cluster (its log: {log})", flush=True)
     km = KernelManager(kernel_name="pyshim-scala")
-    km.start_kernel(env=env)
+    with open(log, "wb") as out:
+        km.start_kernel(env=env, stdout=out, stderr=out)
     kc = km.client()
     try:
-        kc.start_channels()
-        kc.wait_for_ready(timeout=180)
+        kc.start_channels(hb=False)
+        kc.wait_for_ready(timeout=300)
         for cell in _DEMO_CELLS:
             print(f"\n>>> {cell.splitlines()[0]}", flush=True)
             reply = kc.execute_interactive(cell, timeout=600, output_hook=_print_output)
