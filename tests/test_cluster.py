@@ -129,9 +129,12 @@ val slow = spark.range(0, 1600, 1, 16).selectExpr("id", "rand(21) AS a", "rand(2
 val lines = slow.rdd.mapPartitions {{ it =>
   val ctx = org.apache.spark.TaskContext.get
   val pid = java.lang.ProcessHandle.current.pid
-  java.nio.file.Files.createFile(java.nio.file.Paths.get(markers, s"${{ctx.partitionId}}-${{ctx.attemptNumber}}-$pid"))
+  def mark(what: String) = java.nio.file.Files.createFile(
+    java.nio.file.Paths.get(markers, s"$what-${{ctx.partitionId}}-${{ctx.attemptNumber}}-$pid"))
+  mark("start")
   val rows = it.toVector
   Thread.sleep(1500)
+  mark("done")
   rows.iterator
 }}.map(r => s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.getDouble(2)}} ${{r.getDouble(3)}} ${{r.getDouble(4)}}").collect()
 lines.foreach(println)
@@ -149,11 +152,12 @@ println(s"EXECUTORS LEFT ${{sc.statusTracker.getExecutorInfos.length - 1}}")
     frame = _rows(res.stdout)
     assert sorted(frame.id) == list(range(1600))
     _assert_same(frame.p.to_numpy(), _expected(mlflow_models.regressor_alias_uri, frame))
-    # Spark retried the lost executor's task(s) on the executor left
-    attempts = [m.name.split("-") for m in markers.iterdir()]
-    lost = {part for part, _, pid in attempts if int(pid) == victim_pid}
-    redone = {part for part, _, pid in attempts if int(pid) != victim_pid}
-    assert lost and lost <= redone, (lost, redone)
+    # the task(s) cut short on the lost executor were run again, to the end, on the one left
+    marks = [m.name.split("-") for m in markers.iterdir()]
+    cut = ({part for what, part, _, pid in marks if what == "start" and int(pid) == victim_pid}
+           - {part for what, part, _, pid in marks if what == "done" and int(pid) == victim_pid})
+    redone = {part for what, part, _, pid in marks if what == "done" and int(pid) != victim_pid}
+    assert cut and cut <= redone, (cut, redone)
     assert "EXECUTORS LEFT 1" in res.stdout
 
 
@@ -170,20 +174,20 @@ def test_everything_started_is_stopped(cluster, kernel):
 
 
 def _kill_a_busy_worker(cluster, markers: Path, timeout: float = 300) -> tuple[int, list[int]]:
-    """Once both executors run a task of the job, SIGKILL one worker with its executor."""
+    """Once both executors took part in the job, SIGKILL a worker, with its executor, whose
+    executor is in the middle of a task."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = {int(m.name.split("-")[2]) for m in markers.iterdir()}
-        if len(busy) >= 2:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"the job never ran on both executors: markers {sorted(os.listdir(markers))}")
-    for index, worker in enumerate(cluster.worker_pids):
-        executor = cluster.executor_pids(worker)
-        if executor and executor[0] in busy:
-            return executor[0], cluster.kill_worker(index)
-    raise AssertionError(f"no worker owns the busy executors {busy}")
+        marks = [m.name.split("-") for m in markers.iterdir()]
+        started = {(part, pid) for what, part, _, pid in marks if what == "start"}
+        running = {int(pid) for part, pid in started - {(p, i) for w, p, _, i in marks if w == "done"}}
+        if len({pid for _, pid in started}) >= 2 and running:
+            for index, worker in enumerate(cluster.worker_pids):
+                executor = cluster.executor_pids(worker)
+                if executor and executor[0] in running:
+                    return executor[0], cluster.kill_worker(index)
+        time.sleep(0.05)
+    raise AssertionError(f"the job never ran on both executors: markers {sorted(os.listdir(markers))}")
 
 
 def _descendants(pid: int) -> list[int]:
