@@ -73,8 +73,10 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
 
 def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float = 10) -> None:
     """Fail fast when an http(s) tracking server is down: mlflow's client would retry for
-    minutes and then report a long urllib3 error."""
+    minutes and then report a long urllib3 error. Servers reached through a proxy
+    (HTTP(S)_PROXY) are left to mlflow's client."""
     import socket
+    import urllib.request
     from urllib.parse import urlparse
 
     if Path(uri).is_dir() or not uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
@@ -82,6 +84,8 @@ def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float
     for server in dict.fromkeys((tracking_uri, registry_uri)):
         parsed = urlparse(server or "")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            continue
+        if parsed.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(parsed.hostname):
             continue
         try:
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
