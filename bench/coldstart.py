@@ -131,10 +131,11 @@ def worker_env() -> dict:
     return env
 
 
-def probes(uri: str, repeats: int) -> dict:
+def probes(uri: str, repeats: int, workdir: Path) -> dict:
     import mlflow
 
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(prefix="bench-model-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(dir=workdir))
     worker = [_probe(WORKER_PROBE, [local], worker_env()) for _ in range(repeats)]
     sidecar = [_probe(SIDECAR_PROBE, [], dict(os.environ)) for _ in range(repeats)]
 
@@ -155,7 +156,7 @@ def run(workdir: Path, uri: str, starts: int, warmup: bool = True) -> dict:
         log(f"coldstart: start {i + 1}/{starts}: total {sample['total']:.1f}s (" +
             ", ".join(f"{p} {sample[p]:.1f}s" for p in PHASES) + ")")
     log("coldstart: import probes (what a fresh Python worker and the sidecar import)")
-    profile = probes(uri, repeats=max(1, min(3, starts)))
+    profile = probes(uri, repeats=max(1, min(3, starts)), workdir=workdir / "probe-model")
     keys = ("kernel_ready", *PHASES, "same_query_warm", "total")
     cpu_keys = (*PHASES, "total")
     return {"starts": starts, "nproc": os.cpu_count(), "samples": samples,

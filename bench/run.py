@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     conf = settings(args)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="pyshim-bench-"))
-    out_dir = args.out or (root / "results" if args.quick else REPO / "bench" / "results")
+    out_dir = (args.out or (root / "results" if args.quick else REPO / "bench" / "results")).resolve()
     harness.isolate(root / "isolated", args.spark_opts)
+    os.chdir(root)  # nothing lands in the checkout, whatever a library writes to its cwd
     log(f"working in {root}; results go to {out_dir}")
     results: dict = {"meta": {"started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                               "quick": args.quick, "only": args.chosen, "settings": conf,
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if needs_model:
             log("training and logging the model (sklearn ElasticNet on a, b, c) in the temp MLflow store")
-            uri = harness.log_model()
+            uri = harness.log_model(root / "isolated" / "mlartifacts")
         if "coldstart" in args.chosen:
             targets += _step(results, "coldstart", lambda: _coldstart(root, uri, conf))
         if {"throughput", "growth"} & set(args.chosen):
