@@ -75,6 +75,23 @@ def isolated_home(no_process_left_behind, tmp_path_factory):
             os.environ[name] = value
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_mlflow_state(isolated_home):
+    """MLflow keeps a process-wide tracking URI and active experiment: a module that sets
+    them (the demo's defaults, a file store) must not leak them into the next one."""
+    yield
+    import mlflow
+    from mlflow.tracking import fluent
+
+    if mlflow.active_run():
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    for name in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
+        os.environ.pop(name, None)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{isolated_home / 'mlflow.db'}"
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+
+
 @pytest.fixture(scope="session")
 def mlflow_models(isolated_home):
     """Real models in a real MLflow store: regressor, classifier, custom string/array model."""

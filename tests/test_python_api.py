@@ -23,6 +23,8 @@ def file_store_model(tmp_path_factory):
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3.17 keeps file stores behind this switch
     mlflow.set_tracking_uri(store.as_uri())
     try:
+        # Its own experiment: an active experiment id from another module's store must not leak in.
+        mlflow.set_experiment("pyshim-python-api")
         frame = pd.DataFrame({"n": np.arange(20, dtype="int64"), "w": np.linspace(0, 1, 20)})
         model = LinearRegression().fit(frame, 3 * frame.n + frame.w)
         with mlflow.start_run() as run:

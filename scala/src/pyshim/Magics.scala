@@ -40,6 +40,9 @@ trait MagicSupport extends IncludeKernel {
       case e: PythonError => new FailedOutput(e)
       case e: PyshimException => new FailedOutput(new PyshimException(
         if (e.getMessage.startsWith(what)) e.getMessage else s"$what: ${e.getMessage}"))
+    } finally {
+      // Toree sends unflushed text later, on a timer: it could arrive after the cell ended.
+      Console.out.flush()
     }
 }
 
@@ -129,6 +132,7 @@ class Pyshim extends LineMagic with MagicSupport {
     out.println(s"sidecar: $state")
     val models = Sidecar.registeredNames
     out.println(s"model functions: ${if (models.isEmpty) "none" else models.mkString(", ")}")
+    out.flush()
   }
 }
 
@@ -140,6 +144,7 @@ class PyshimLsmagic extends LineMagic {
   def run(code: String): Unit = {
     Console.out.println(
       "pyshim magics:\n%pyshim %register_model %load\n%%python")
+    Console.out.flush()
   }
 }
 
