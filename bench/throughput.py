@@ -157,6 +157,14 @@ def run_variant(kernel: Toree, variant: str, parts: int, rep: str, touch: bool =
     raise AssertionError("unreachable")
 
 
+def touch(kernel: Toree, variant: str) -> None:
+    """The variant's UDF on the tiny table, untimed: its Python workers are alive and warm."""
+    if variant == "scala_model":
+        kernel.run(f'spark.sql("SELECT sum({MODEL_NAME}(a, b, c)) FROM abc_touch").collect()')
+    elif variant in ("spark_udf", "identity_udf", "identity_udf_fixed"):
+        kernel.python(f'spark.table("abc_touch").select(_F.sum(_columns["{variant}"])).collect()')
+
+
 IDLE_SECONDS = 75  # Spark closes a pool's workers after 60 s without a task, checking every 10 s
 
 
@@ -241,13 +249,14 @@ def profile_workers(kernel: Toree, pyspy: str, workdir: Path, parts: int) -> dic
     out = {}
     for variant in ("identity_udf", "spark_udf", "scala_model", "identity_udf_fixed"):
         stock = variant in ("identity_udf", "spark_udf")
+        touch(kernel, variant)  # workers alive before the profile starts, as before a timed run
         daemons = [p for p in pyspark_daemons(kernel.pid) if (POOL_VAR in environ(p)) == stock]
         if not daemons:
             out[variant] = {"error": "no pyspark.daemon found for this pool"}
             continue
         raw = workdir / f"pyspy-{variant}-{parts}.txt"
         with PySpy(pyspy, daemons[0], raw):
-            seconds = run_variant(kernel, variant, parts, "profiled")["seconds"]
+            seconds = run_variant(kernel, variant, parts, "profiled", touch=False)["seconds"]
         out[variant] = {"seconds": round(seconds, 3), **classify_pyspy(raw), "raw": str(raw)}
         log(f"throughput: py-spy {variant} x{parts}: {out[variant]['shares']}")
     return out
