@@ -17,6 +17,7 @@ class CellResult:
     stderr: str = ""
     data: dict = field(default_factory=dict)       # execute_result / display_data, merged
     error: dict | None = None                       # ename, evalue, traceback
+    result_data: dict | None = None                 # execute_result alone
 
     @property
     def text(self) -> str:
@@ -61,7 +62,9 @@ class KernelDriver:
                 break
             if kind == "stream":
                 setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
-            elif kind in ("execute_result", "display_data"):
+            elif kind == "execute_result":
+                result.result_data = content["data"]
+            elif kind == "display_data":
                 result.data.update(content["data"])
             elif kind == "error":
                 result.error = content
@@ -69,6 +72,9 @@ class KernelDriver:
             reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
+        if result.result_data is not None:
+            # The cell's value wins over displays (Toree may add a stray `lastException = null`).
+            result.data = {**result.data, **result.result_data}
         result.status = reply["content"]["status"]
         if result.status == "error" and result.error is None:
             result.error = {k: reply["content"].get(k) for k in ("ename", "evalue", "traceback")}
