@@ -227,8 +227,8 @@ def test_python_state_persists_between_cells(toree, zoo):
 
 def test_shared_store_both_ways(toree, zoo):
     toree.run('%%python\nz.put("threshold", 0.25)\nz.put("names", ["a", "b"])\nz.put("cfg", {"k": 3})').ok()
-    text = toree.run('import pyshim.z\n(z.get("threshold"), z.get("names"), z.get("cfg"))').ok().text
-    assert text == "(0.25,List(a, b),Map(k -> 3))"
+    out = toree.run('import pyshim.z\nprintln((z.get("threshold"), z.get("names"), z.get("cfg")))').ok().stdout
+    assert out.strip() == "(0.25,List(a, b),Map(k -> 3))"
     toree.run('z.put("fromScala", Seq(1, 2, 3)); z.put("label", "ok")').ok()
     assert toree.run('%%python\n(z.get("fromScala"), z.get("label"))').ok().text == "([1, 2, 3], 'ok')"
     missing = toree.run('%%python\nz.get("nothing_here")')
