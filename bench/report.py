@@ -102,7 +102,8 @@ def _throughput(t: dict) -> list[str]:
     names = {**t["variants"], "predict_floor": "model.predict on one pandas DataFrame (compute floor)"}
     out = [f"## 1. Model UDF throughput: {t['rows']:,} rows x 3 doubles, cached",
            "",
-           f"Median of {t['runs']} interleaved runs after a warm-up; `sum(f(a, b, c))` over a "
+           f"Median of {t['runs']} interleaved runs after a warm-up (three times as many with "
+           f"{min(t['partitions'])} partitions, whose runs are short); `sum(f(a, b, c))` over a "
            "`repartition(N).cache()` table in one Toree kernel (same JVM, same Spark config, same data). "
            "x spark_udf: time relative to mlflow's spark_udf in the same run (lower is faster).",
            "",

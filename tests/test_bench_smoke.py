@@ -94,7 +94,8 @@ def test_throughput_aggregates_every_variant(results):
     for parts in ("2", "4"):
         block = tp["results"][parts]
         assert set(block) == {*throughput.VARIANTS, "predict_floor"}
-        assert all(len(block[v]["runs"]) == 2 for v in block)
+        assert all(len(block[v]["runs"]) == 2 * throughput.SHORT_REPEATS for v in throughput.VARIANTS)
+        assert len(block["predict_floor"]["runs"]) == 2
         assert block["spark_udf"]["vs_spark_udf"] == 1.0
     # Warm-up first, then interleaved rounds: every variant ran once per round and partition count.
     assert any('"warmup"' in c for c in results["kernel_cells"])
