@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import kernels, paths, scala_build
+from . import jvm_cache, kernels, paths, scala_build
 from .errors import PyshimError
 
 
@@ -111,16 +111,27 @@ def _check_hooks(prefix: Path) -> Check:
     return Check("save hook", ok, extras, "" if ok else "run `pyshim install`")
 
 
+def _check_jvm_cache(prefix: Path) -> Check:
+    """Optional: kernels start without it, only slower; so it never fails the doctor."""
+    try:
+        usable, detail = jvm_cache.status(prefix)
+    except PyshimError as err:
+        return Check("JVM class archive", True, f"unknown ({err})")
+    return Check("JVM class archive", True, detail if usable else f"{detail}; Toree starts a few seconds slower",
+                 "" if usable else "run `pyshim install` (rm the .failed file next to it to try again)")
+
+
 def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
     return [_check_java(), _check_spark(), _check_toree(), _check_extension(),
-            *_check_kernels(prefix), _check_python(), _check_mlflow(), _check_hooks(prefix)]
+            *_check_kernels(prefix), _check_python(), _check_mlflow(), _check_hooks(prefix),
+            _check_jvm_cache(prefix)]
 
 
 def main(prefix: Path = Path(sys.prefix)) -> int:
     checks = run_checks(prefix)
     for check in checks:
         print(f"{'ok ' if check.ok else 'BAD'} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
+        if check.fix:
             print(f"    fix: {check.fix}")
     bad = [c for c in checks if not c.ok]
     print("all good" if not bad else f"{len(bad)} problem(s) found")

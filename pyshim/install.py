@@ -2,14 +2,15 @@
 
 Install: build the Toree extension jar when a source changed, copy the kernel specs into
 the environment's prefix, enable the save hook (server config in the prefix) and nbdime's
-git drivers for the repository. Nothing goes to ~/.jupyter, ~/.local or the system Python.
+git drivers for the repository, and write the JVM class archive that speeds up Toree's
+start (pyshim/jvm_cache.py). Nothing goes to ~/.jupyter, ~/.local or the system Python.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from . import kernels, paths, scala_build
+from . import jvm_cache, kernels, paths, scala_build
 
 
 def _repo(repo: Path | None) -> Path | None:
@@ -24,10 +25,14 @@ def install(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[s
         done.append(f"built the Toree extension {paths.EXTENSION_JAR}")
     done += kernels.install(prefix)
     done += hooks_install.install(prefix, _repo(repo))
+    if prefix.resolve() == Path(sys.prefix).resolve():
+        # Kernels launched from this environment read the archive from here; another
+        # prefix (a test's) would never use one.
+        done += jvm_cache.ensure(prefix)
     return done
 
 
 def uninstall(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[str]:
     from pyshim_hooks import install as hooks_install
 
-    return kernels.uninstall(prefix) + hooks_install.uninstall(prefix, _repo(repo))
+    return kernels.uninstall(prefix) + hooks_install.uninstall(prefix, _repo(repo)) + jvm_cache.remove(prefix)

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import defaults, paths, scala_build
+from . import defaults, jvm_cache, paths, scala_build
 from .errors import PyshimError
 
 # Toree's plugin searcher reflects into java.util.jar; Java 17 forbids it without this.
@@ -41,7 +41,7 @@ def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[
     java_home = env.get("JAVA_HOME")
     if not java_home:
         env["JAVA_HOME"] = str(paths.java_executable().resolve().parent.parent)
-    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS]
+    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS, *jvm_cache.jvm_options(env)]
     if resource_dir and (resource_dir / "log4j2.properties").exists():
         # Spark's default logs INFO to the kernel's stderr; WARN keeps the server log readable.
         submit_opts.append(f"-Dlog4j2.configurationFile=file:{resource_dir / 'log4j2.properties'}")
@@ -64,6 +64,7 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
     if "spark.sql.warehouse.dir" not in env.get("SPARK_OPTS", ""):
         # Not spark-warehouse/ in the notebook's folder (the kernel's working folder).
         spark_opts += ["--conf", f"spark.sql.warehouse.dir={defaults.output_dir(env, create=False) / 'spark-warehouse'}"]
+    spark_opts += _worker_daemon_conf(env)
     toree_opts = shlex.split(env.get("TOREE_OPTS", ""))
     return [
         str(paths.spark_home() / "bin" / "spark-submit"),
@@ -75,6 +76,17 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
         *toree_opts,
         "--profile", connection_file,
     ]
+
+
+def _worker_daemon_conf(env: dict[str, str]) -> list[str]:
+    """Python workers forked from pyshim.daemon start with the model libraries imported.
+    Only when they run this environment's python (the one that has pyshim) and the
+    user chose no daemon of their own."""
+    if "spark.python.daemon.module" in env.get("SPARK_OPTS", ""):
+        return []
+    if env.get("PYSPARK_PYTHON") != env.get("PYSHIM_PYTHON"):
+        return []
+    return ["--conf", "spark.python.daemon.module=pyshim.daemon"]
 
 
 def main(argv: list[str] | None = None) -> int:

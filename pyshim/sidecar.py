@@ -8,6 +8,7 @@ serves requests from the JVM's Bridge on its main thread, so that Ctrl-C in Jupy
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import json
 import linecache
@@ -170,7 +171,32 @@ class Session:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:
             return error_answer(err, "")
+        if registered.key:
+            in_background(models.worker_warm_up(self.spark, registered.key))
         return {"status": "ok", "summary": registered.summary()}
+
+
+def in_background(job) -> None:
+    """Warm-ups run beside user code; a failure only goes to the sidecar's log (the first
+    real use reports it properly). They must not import: see models.worker_warm_up."""
+    def run():
+        try:
+            job()
+        except Exception as err:
+            print(f"pyshim sidecar: a warm-up job failed: {_short_message(err)}", file=sys.__stderr__, flush=True)
+
+    threading.Thread(target=run, name="pyshim-warm-up", daemon=True).start()
+
+
+def warm_up(spark) -> None:
+    """At kernel start, before serving: start Spark's Python workers (in the background),
+    then import what the first cells need while they start. On this thread: Python imports
+    from two threads at once can deadlock."""
+    from . import models
+
+    in_background(models.worker_warm_up(spark))
+    for name in ("mlflow", "IPython.core.formatters"):  # %register_model; a cell's display
+        importlib.import_module(name)
 
 
 class interruptible:
@@ -280,6 +306,11 @@ def main() -> int:
     bridge, sc, spark = attach(gateway)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # PySpark's SparkContext installed its own
     session = Session(bridge, sc, spark)
+    if os.environ.pop("PYSHIM_WARM_UP", "") == "1":
+        try:
+            warm_up(spark)
+        except Exception as err:  # only slower: the first cells start what they need
+            print(f"pyshim sidecar: warm-up skipped: {_short_message(err)}", file=sys.stderr, flush=True)
     bridge.ready(os.getpid())
     serve(bridge, session)
     return 0

@@ -100,9 +100,9 @@ def mlflow_models(isolated_home):
     return build_models(isolated_home / "models-work")
 
 
-def start_toree(workdir: Path, name: str = "toree") -> KernelDriver:
+def start_toree(workdir: Path, name: str = "toree", **env: str) -> KernelDriver:
     workdir.mkdir(parents=True, exist_ok=True)
-    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log")
+    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env})
 
 
 @pytest.fixture(scope="session")

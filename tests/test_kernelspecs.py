@@ -45,3 +45,19 @@ def test_toree_command_has_java17_opens_extension_and_user_options(tmp_path):
 def test_log4j_config_quiets_spark_to_warn():
     text = (ROOT / "kernels" / "pyshim-scala" / "log4j2.properties").read_text()
     assert "rootLogger.level = warn" in text
+
+
+def _confs(cmd: list[str]) -> list[str]:
+    return [cmd[i + 1] for i, word in enumerate(cmd[:-1]) if word == "--conf"]
+
+
+def test_python_workers_fork_from_pyshim_daemon_when_they_run_this_python():
+    env = launch.kernel_environment(None, {})
+    assert "spark.python.daemon.module=pyshim.daemon" in _confs(launch.kernel_command("/tmp/c.json", env))
+
+
+def test_a_users_daemon_or_another_python_keeps_sparks_own_daemon():
+    own = launch.kernel_environment(None, {"SPARK_OPTS": "--conf spark.python.daemon.module=my.daemon"})
+    assert "spark.python.daemon.module=pyshim.daemon" not in _confs(launch.kernel_command("/tmp/c.json", own))
+    other = launch.kernel_environment(None, {"PYSPARK_PYTHON": "/opt/other/bin/python3"})
+    assert not any("daemon.module" in c for c in _confs(launch.kernel_command("/tmp/c.json", other)))

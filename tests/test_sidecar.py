@@ -1,4 +1,5 @@
-"""The sidecar's lifecycle and the gateway's security, on a kernel of this module's own."""
+"""The sidecar's lifecycle and the gateway's security, on a kernel of this module's own
+(with the warm start off, so the sidecar starts on first use), and the warm start."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_toree
+from conftest import _descendants, start_toree
 from kernel_driver import process_alive, wait_gone
 
 pytestmark = pytest.mark.toree
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.toree
 
 @pytest.fixture(scope="module")
 def kernel(isolated_home, mlflow_models):
-    driver = start_toree(isolated_home / "toree-sidecar", name="sidecar")
+    driver = start_toree(isolated_home / "toree-sidecar", name="sidecar", PYSHIM_WARM_START="0")
     yield driver
     driver.shutdown()
 
@@ -32,7 +33,7 @@ def _secret_of(pid: int) -> str:
     return found[0]
 
 
-def test_a_scala_only_session_starts_no_python(kernel):
+def test_without_warm_start_a_scala_only_session_starts_no_python(kernel):
     kernel.run("spark.range(3).count").ok()
     assert kernel.run("pyshim.Sidecar.isAlive").ok().text == "false"
     assert "not started" in kernel.run("%pyshim").ok().stdout
@@ -116,3 +117,40 @@ def test_no_sidecar_survives_a_killed_kernel(isolated_home):
         assert wait_gone(sidecar, timeout=15), "the sidecar outlived a killed kernel"
     finally:
         driver.shutdown()
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
+    """Spark's worker daemon (pyshim.daemon, a child of the kernel JVM) and its forked workers."""
+    procs = {pid: _cmdline(pid) for pid in _descendants(kernel_pid)}
+    daemons = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"]
+               and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(kernel_pid)]
+    workers = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"] and pid not in daemons]
+    return daemons, workers
+
+
+def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_cell(isolated_home, mlflow_models):
+    warm = start_toree(isolated_home / "toree-warm", name="warm")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(_python_workers(warm.pid)):
+            time.sleep(0.5)
+        daemons, workers = _python_workers(warm.pid)
+        assert len(daemons) == 1 and workers, "no Python workers forked from pyshim.daemon"
+        # Only Scala cells so far, and the sidecar is already up.
+        assert warm.run("pyshim.Sidecar.isAlive").ok().text == "true"
+        assert "running (pid" in warm.run("%pyshim").ok().stdout
+        # The model functions' tasks reuse those workers: no second daemon.
+        warm.run(f"%register_model reg {mlflow_models.regressor_uri}").ok()
+        warm.run('spark.range(0, 64, 1, 4).selectExpr("reg(CAST(id AS double), 1D, 2D) AS p").count').ok()
+        assert _python_workers(warm.pid)[0] == daemons
+    finally:
+        pid = warm.pid
+        warm.shutdown()
+    assert wait_gone(pid)

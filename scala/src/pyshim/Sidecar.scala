@@ -14,9 +14,9 @@ import org.apache.spark.sql.SparkSession
 import py4j.GatewayServer
 
 /**
- * The Python process that shares this kernel's SparkSession. Started on first use, kept as
- * long as the kernel (its Python UDFs report accumulators to it), restarted when it died,
- * and replaying the models it had registered. It ends with the JVM: a shutdown hook
+ * The Python process that shares this kernel's SparkSession. Started with the kernel (see
+ * WarmStart) or on first use, kept as long as the kernel (its Python UDFs report
+ * accumulators to it), restarted when it died, and replaying the models it had registered. It ends with the JVM: a shutdown hook
  * destroys it, and it exits by itself when its parent is gone.
  */
 object Sidecar {
@@ -62,6 +62,18 @@ object Sidecar {
     }
   }
 
+  /**
+   * Kernel start (see WarmStart): start the sidecar, which then imports mlflow and starts
+   * Spark's Python workers in the background. A failure stays silent here: the first
+   * %%python or %register_model tries again and reports it.
+   */
+  def warmStart(spark: SparkSession): Unit = synchronized {
+    if (process == null) Try(start(spark, warmUp = true)).failed.foreach { _ =>
+      stop()
+      process = null
+    }
+  }
+
   def remember(name: String, requestJson: String): Unit = synchronized { registrations.put(name, requestJson) }
   def registeredNames: Seq[String] = synchronized {
     import scala.collection.JavaConverters._
@@ -76,7 +88,7 @@ object Sidecar {
     }
   }
 
-  private def start(spark: SparkSession): Unit = {
+  private def start(spark: SparkSession, warmUp: Boolean = false): Unit = {
     Bridge.setSession(spark)
     val secret = ensureGateway()
     Bridge.resetReady()
@@ -86,6 +98,7 @@ object Sidecar {
     val env = builder.environment()
     env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
     env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
+    if (warmUp) env.put("PYSHIM_WARM_UP", "1")
     builder.redirectErrorStream(true)
     builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile))
     process = builder.start()

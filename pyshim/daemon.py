@@ -1,0 +1,57 @@
+"""Spark's Python worker daemon with the model libraries imported before it forks.
+
+Spark forks every Python worker from one daemon process (`spark.python.daemon.module`,
+set to this module by pyshim's Toree launcher). PySpark's own daemon has imported little
+more than pyspark, so each new worker imports pandas, pyarrow and mlflow and then the
+model's flavor (scikit-learn and skops take about 3 s of the 5 s a worker needs before it
+scores a first batch). Imported here once, they are shared by every forked worker.
+
+PYSHIM_WORKER_PRELOAD lists the flavor libraries (comma-separated; empty for none);
+the default covers scikit-learn, MLflow's most common flavor. A library that is not
+installed is skipped: the daemon must start whatever the environment holds.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+
+# Needed by every model function (Arrow batches, the model cache, mlflow.pyfunc).
+ALWAYS = ("pandas", "pyarrow", "mlflow.pyfunc", "pyshim._worker")
+# Flavor libraries whose import dominates a model's first load.
+DEFAULT_FLAVORS = "sklearn,skops.io,mlflow.sklearn"
+
+
+def preload_names(env: dict[str, str]) -> list[str]:
+    flavors = env.get("PYSHIM_WORKER_PRELOAD", DEFAULT_FLAVORS)
+    return [*ALWAYS, *(name.strip() for name in flavors.split(",") if name.strip())]
+
+
+def preload(names: list[str]) -> list[str]:
+    """Import what can be imported; return the names that failed (reported on stderr)."""
+    failed = []
+    # The daemon tells the JVM its port on stdout: nothing else may be written there.
+    with contextlib.redirect_stdout(sys.stderr):
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception as err:  # a missing or broken library: workers import it themselves
+                failed.append(name)
+                if not isinstance(err, ModuleNotFoundError):
+                    print(f"pyshim daemon: could not preload {name}: {err}", file=sys.stderr)
+    return failed
+
+
+def main() -> None:
+    preload(preload_names(dict(os.environ)))
+    from pyshim import _worker
+
+    _worker.keep_zip_indexes()  # inherited by every forked worker
+    from pyspark import daemon
+
+    daemon.manager()
+
+
+if __name__ == "__main__":
+    main()
