@@ -4,11 +4,16 @@ Each start is a fresh kernel (a new JVM, a new sidecar, new Python workers), dri
 notebook would be, one cell after the other:
 
   JVM and Spark   start the kernel (jupyter_client) until it answers, then `spark.version`
-                  (Toree creates the SparkSession on first use)
-  sidecar attach  `%%python 1`: start the Python sidecar, attach it to the JVM's session
+  sidecar attach  `%%python 1`: the Python sidecar attached to the JVM's session
   model load      `%register_model`: resolve the URI in MLflow, download, ship to the workers
-  first batch     the first query with the model: Spark starts its Python workers, they
-                  import pandas/pyarrow/mlflow and load the model, then score one batch
+  first batch     the first query with the model: Python workers, the model loaded in
+                  them, one batch scored
+
+pyshim's warm start does most of this in the background while Toree's interpreter starts
+(SparkSession, sidecar, Python workers forked from pyshim.daemon with the model libraries
+imported, so a model loads there in milliseconds); each phase is what its cell still
+waits for. PYSHIM_WARM_START=0 in the environment of
+`make bench` measures the lazy path instead.
 
 One start is run first as a warm-up (OS file cache), then the median of the others.
 The worker probe times the same imports a fresh Spark Python worker does, one by one, in a

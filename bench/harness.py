@@ -366,8 +366,9 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def pyspark_daemons(kernel_pid: int) -> list[int]:
-    """The pyspark.daemon processes (one per Python worker pool) started by a kernel JVM."""
-    return [p for p in children(kernel_pid) if "pyspark.daemon" in cmdline(p)]
+    """The worker daemons (one per Python worker pool, pyspark.daemon or pyshim.daemon)
+    started by a kernel JVM."""
+    return [p for p in children(kernel_pid) if any(d in cmdline(p) for d in ("pyspark.daemon", "pyshim.daemon"))]
 
 
 def find_pyspy(explicit: str | None) -> str | None:

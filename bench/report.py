@@ -2,7 +2,7 @@
 
 `render(results)` is pure (the smoke test feeds it a made-up result); `write(results, out)`
 writes both files; `update_readmes(markdown)` replaces the block between the markers in
-README.md and bench/README-section.md, where present.
+README.md.
 """
 from __future__ import annotations
 
@@ -179,6 +179,10 @@ def _coldstart(c: dict) -> list[str]:
               "same_query_warm": "the same query again, warm (for reference)"}
     cpu = c.get("cpu_median") or {}
     out = [f"## 2. Cold start: a new Toree kernel to the first model result ({c['starts']} starts, median)", "",
+           "Cells run back to back, as a notebook runs them. pyshim's warm start brings up the SparkSession, "
+           "the sidecar and Spark's Python workers (forked from `pyshim.daemon`, model libraries preloaded) "
+           "in the background while Toree's interpreter starts, and the JVM maps the class archive written "
+           "by `pyshim install`: each phase is what its cell still waits for. "
            "CPU: seconds of CPU used by the kernel's processes (JVM, sidecar, Python workers) in the phase; "
            "on a busy machine the wall time stretches, the CPU time much less.", "",
            "| phase | median wall time | every start | median CPU time |", "|---|---|---|---|"]
@@ -193,9 +197,10 @@ def _coldstart(c: dict) -> list[str]:
     out.append("")
     prof = c.get("profile") or {}
     if prof:
-        out += ["Where the first batch and the sidecar go: the same imports timed one by one in a fresh "
-                "process (median), as a new Spark Python worker (PYTHONPATH = pyspark.zip, py4j, spark-core) "
-                "and as the sidecar do them:", "", "| step | seconds |", "|---|---|"]
+        out += ["What the warm start takes off the first cells: the same imports timed one by one in a fresh "
+                "process (median), as a new Spark Python worker forked from PySpark's own daemon "
+                "(PYTHONPATH = pyspark.zip, py4j, spark-core) and as the sidecar do them:",
+                "", "| step | seconds |", "|---|---|"]
         for group in ("worker_imports", "sidecar_imports"):
             who = "worker" if group == "worker_imports" else "sidecar"
             for step, seconds in prof.get(group, {}).items():
@@ -282,7 +287,7 @@ def readme_block(markdown: str) -> str:
 
 def update_readmes(markdown: str, files: list[Path] | None = None) -> list[Path]:
     """Replace the text between the markers in each file that has them."""
-    files = files or [REPO / "README.md", REPO / "bench" / "README-section.md"]
+    files = files or [REPO / "README.md"]
     block = f"{START}\n{readme_block(markdown)}{END}"
     changed = []
     for path in files:

@@ -23,8 +23,10 @@ workers: imports and model load again) is measured on its own (`after_idle`).
 
 The baselines (spark_udf, identity_udf) run in a Python worker pool of their own: Spark
 keys worker pools by the UDF's environment, and the baselines are created with an extra
-variable in `sc.environment`. So what pyshim's function does to its workers cannot make
-the alternatives look better (or worse) than they are in a plain PySpark session.
+variable in `sc.environment`, and that pool forks its workers from PySpark's own
+`pyspark.daemon`, not from pyshim's (which preloads the model libraries). So what pyshim
+does to its workers cannot make the alternatives look better (or worse) than they are in
+a plain PySpark session.
 """
 from __future__ import annotations
 
@@ -113,6 +115,17 @@ try:
                 "identity_udf": pyshim_bench_identity("a", "b", "c")}}
 finally:
     del sc.environment["{POOL_VAR}"]
+
+# A plain PySpark session forks its workers from pyspark.daemon; pyshim's kernel uses
+# pyshim.daemon (model libraries preloaded, zip fix applied). A pool reads the daemon
+# module when it starts, so the baselines' pool is started here with the stock one.
+_jconf = sc._jsc.sc().conf()
+_ours = _jconf.get("spark.python.daemon.module", "pyspark.daemon")
+_jconf.set("spark.python.daemon.module", "pyspark.daemon")
+try:
+    spark.table("abc_touch").select(_columns["identity_udf"]).collect()
+finally:
+    _jconf.set("spark.python.daemon.module", _ours)
 
 @_pandas_udf("double")
 def pyshim_bench_identity_fixed(a: _pd.Series, b: _pd.Series, c: _pd.Series) -> _pd.Series:

@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Tuple
+from typing import Iterator, Tuple
 
 import pandas as pd
 
@@ -31,7 +31,6 @@ class RegisteredModel:
     result_type: str
     replaced: bool
     warnings: list[str]
-    key: str = ""        # the model's folder name in SparkFiles ("" with env_manager virtualenv)
 
     def summary(self) -> str:
         verb = "replaced" if self.replaced else "registered"
@@ -63,51 +62,32 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
                      f"and the result type defaults to {signatures.DEFAULT_RESULT_TYPE}")
     ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
     data_type = _parse_ddl(ddl)
-    key = ""
     if env_manager == "virtualenv":
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
         _use_this_python_locally(spark)
-        key = _ship(spark, local, name)
-        udf = _model_udf(key, name, inputs, data_type)
+        udf = _model_udf(_ship(spark, local, name), name, inputs, data_type)
     replaced = _register(spark, name, udf, inputs)
-    return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes, key)
+    return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes)
 
 
-def worker_warm_up(spark, key: str = "") -> Callable[[], None]:
-    """A job of one small task per core through a pandas UDF: run it, and Spark's Python
-    workers are up (and have loaded the model shipped as KEY) before a first query needs
-    them. Workers are pooled per Python executable and environment, the same for every
-    pandas UDF made here, so the model functions' tasks reuse these workers.
-
-    The job is built here, so its imports happen on the caller's thread; run it on
-    another: Python imports from two threads at once can deadlock.
+def worker_warm_up(spark):
+    """A query of one small task per core through a pandas UDF, and its job description:
+    once it ran, Spark's Python workers are up before a first query needs them. Workers
+    are pooled per Python executable and environment, the same for every pandas UDF made
+    here, so the model functions' tasks reuse them (and their daemon's preloaded
+    libraries make the model's load there cheap). The sidecar has the JVM run it.
     """
     from pyspark.sql.functions import pandas_udf
 
     _use_this_python_locally(spark)
-    sc = spark.sparkContext
-    tasks = max(1, sc.defaultParallelism)
+    tasks = max(1, spark.sparkContext.defaultParallelism)
 
     @pandas_udf("long")
     def pyshim_warm_up(ids: pd.Series) -> pd.Series:
-        from pyshim import _worker
-
-        if key:
-            _worker.model_for(key)
         return ids
 
-    frame = spark.range(0, tasks, 1, tasks).select(pyshim_warm_up("id"))
-    description = f"pyshim: load {key} in the Python workers" if key else "pyshim: start Python workers"
-
-    def run() -> None:
-        sc.setLocalProperty("spark.job.description", description)
-        try:
-            frame.collect()
-        finally:
-            sc.setLocalProperty("spark.job.description", None)
-
-    return run
+    return spark.range(0, tasks, 1, tasks).select(pyshim_warm_up("id")), "pyshim: start Python workers"
 
 
 def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float = 10) -> None:

@@ -171,30 +171,22 @@ class Session:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:
             return error_answer(err, "")
-        if registered.key:
-            in_background(models.worker_warm_up(self.spark, registered.key))
         return {"status": "ok", "summary": registered.summary()}
 
 
-def in_background(job) -> None:
-    """Warm-ups run beside user code; a failure only goes to the sidecar's log (the first
-    real use reports it properly). They must not import: see models.worker_warm_up."""
-    def run():
-        try:
-            job()
-        except Exception as err:
-            print(f"pyshim sidecar: a warm-up job failed: {_short_message(err)}", file=sys.__stderr__, flush=True)
-
-    threading.Thread(target=run, name="pyshim-warm-up", daemon=True).start()
+def run_in_jvm_background(bridge, warm_up_query) -> None:
+    """The JVM runs a warm-up query on a thread of its own; this process runs no Python
+    code beside the user's (imports from two threads at once can deadlock)."""
+    frame, description = warm_up_query
+    bridge.runInBackground(frame._jdf, description)
 
 
-def warm_up(spark) -> None:
+def warm_up(bridge, spark) -> None:
     """At kernel start, before serving: start Spark's Python workers (in the background),
-    then import what the first cells need while they start. On this thread: Python imports
-    from two threads at once can deadlock."""
+    then import what the first cells need while they start."""
     from . import models
 
-    in_background(models.worker_warm_up(spark))
+    run_in_jvm_background(bridge, models.worker_warm_up(spark))
     for name in ("mlflow", "IPython.core.formatters"):  # %register_model; a cell's display
         importlib.import_module(name)
 
@@ -308,7 +300,7 @@ def main() -> int:
     session = Session(bridge, sc, spark)
     if os.environ.pop("PYSHIM_WARM_UP", "") == "1":
         try:
-            warm_up(spark)
+            warm_up(bridge, spark)
         except Exception as err:  # only slower: the first cells start what they need
             print(f"pyshim sidecar: warm-up skipped: {_short_message(err)}", file=sys.stderr, flush=True)
     bridge.ready(os.getpid())

@@ -113,8 +113,9 @@ scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.get
     for i in (1, 2):
         shipped = list((work / f"worker-{i}").glob(f"app-*/*/pyshim-{MODEL}-*/MLmodel"))
         assert shipped, f"no shipped model in worker {i}'s executor folder"
-    # ...and the executors' Python workers are the environment's python, under the executor JVMs
-    pythons = [p for e in executors for p in _descendants(e) if "pyspark.daemon" in _cmdline(p)]
+    # ...and the executors' Python workers are the environment's python, under the executor JVMs,
+    # forked from pyshim's worker daemon (model libraries preloaded)
+    pythons = [p for e in executors for p in _descendants(e) if "pyshim.daemon" in _cmdline(p)]
     assert pythons and {_cmdline(p).split()[0] for p in pythons} == {_venv_python()}
 
 

@@ -23,7 +23,9 @@ def kernel(isolated_home, mlflow_models):
 
 
 def _sidecar_pid(kernel) -> int:
-    return int(kernel.run("pyshim.Sidecar.pid").ok().text)
+    res = kernel.run("pyshim.Sidecar.pid").ok()
+    assert res.text, res
+    return int(res.text)
 
 
 def _secret_of(pid: int) -> str:
@@ -128,7 +130,7 @@ def _cmdline(pid: int) -> list[str]:
 
 def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
     """Spark's worker daemon (pyshim.daemon, a child of the kernel JVM) and its forked workers."""
-    procs = {pid: _cmdline(pid) for pid in _descendants(kernel_pid)}
+    procs = {pid: _cmdline(pid) for pid, _ in _descendants(kernel_pid)}
     daemons = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"]
                and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(kernel_pid)]
     workers = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"] and pid not in daemons]

@@ -4,18 +4,23 @@ import java.util.concurrent.{ConcurrentHashMap, LinkedBlockingQueue, TimeUnit}
 import java.util.concurrent.atomic.AtomicLong
 
 import scala.concurrent.Promise
+import scala.util.control.NonFatal
 
 import org.apache.spark.api.java.JavaSparkContext
-import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.{DataFrame, SparkSession}
 
 /** Where the output of one Python request goes (the cell's streams). */
 trait OutputSink {
   def write(stream: String, text: String): Unit
 }
 
-/** A request for the sidecar: an operation, a JSON payload, and where its output goes. */
-final class Request(val id: Long, val op: String, val payload: String, val sink: OutputSink) {
+/**
+ * A request for the sidecar: an operation and a JSON payload; its output (stream, text)
+ * queues here until the thread that waits for the request writes it (see Sidecar.call).
+ */
+final class Request(val id: Long, val op: String, val payload: String) {
   val result: Promise[String] = Promise[String]()
+  val output = new LinkedBlockingQueue[(String, String)]()
 }
 
 /**
@@ -34,8 +39,8 @@ object Bridge {
   def sparkSession(): SparkSession = session
   def javaSparkContext(): JavaSparkContext = new JavaSparkContext(session.sparkContext)
 
-  def submit(op: String, payload: String, sink: OutputSink): Request = {
-    val req = new Request(ids.incrementAndGet(), op, payload, sink)
+  def submit(op: String, payload: String): Request = {
+    val req = new Request(ids.incrementAndGet(), op, payload)
     inFlight.put(req.id, req)
     queue.put(req)
     req
@@ -47,8 +52,9 @@ object Bridge {
     if (req == null) null else Array(req.id.toString, req.op, req.payload)
   }
 
+  /** Called by Python, on a py4j thread: Toree sends only its cell threads' output to the cell. */
   def write(id: Long, stream: String, text: String): Unit =
-    Option(inFlight.get(id)).foreach(_.sink.write(stream, text))
+    Option(inFlight.get(id)).foreach(_.output.put(stream -> text))
 
   def complete(id: Long, json: String): Unit =
     Option(inFlight.remove(id)).foreach(_.result.trySuccess(json))
@@ -70,6 +76,22 @@ object Bridge {
     readyPid
   }
   def resetReady(): Unit = synchronized { readyPid = -1L }
+
+  /**
+   * Called by Python: run a warm-up query (pyshim.models.worker_warm_up) on a JVM thread,
+   * so the sidecar runs no Python beside the user's. A failure only means a slower first
+   * query; it lands in the kernel's log.
+   */
+  def runInBackground(frame: DataFrame, description: String): Unit = {
+    val thread = new Thread(() => {
+      frame.sparkSession.sparkContext.setJobDescription(description)
+      try frame.collect() catch {
+        case NonFatal(e) => System.err.println(s"pyshim: warm-up query failed: ${e.getMessage}")
+      }
+    }, "pyshim-warm-up")
+    thread.setDaemon(true)
+    thread.start()
+  }
 
   /** The shared value store, also reachable from Python as `z`. */
   def store: Shared.type = Shared

@@ -6,7 +6,6 @@ import java.nio.charset.StandardCharsets
 import java.nio.file.Files
 import java.security.SecureRandom
 
-import scala.concurrent.Await
 import scala.concurrent.duration._
 import scala.util.{Failure, Success, Try}
 
@@ -48,14 +47,21 @@ object Sidecar {
   def call(spark: SparkSession, op: String, payload: String, sink: OutputSink,
            notice: String => Unit): String = {
     ensure(spark).foreach(notice)
-    val request = Bridge.submit(op, payload, sink)
+    val request = Bridge.submit(op, payload)
+    // The output is written here, on the cell's thread: Toree sends text written by other
+    // threads (py4j's) to the kernel's log instead of the cell, unless they descend from a
+    // cell's thread, which the gateway's threads do not when the warm start made them.
+    def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null)
+      .foreach { case (stream, text) => sink.write(stream, text) }
     while (!request.result.isCompleted) {
-      Try(Await.ready(request.result.future, 200.millis))
+      Option(request.output.poll(200, MILLISECONDS)).foreach { case (stream, text) => sink.write(stream, text) }
+      writeQueued()
       if (!isAlive && !request.result.isCompleted) {
         Bridge.failAll(s"the Python sidecar stopped (exit code ${Try(process.exitValue).getOrElse("?")}) " +
           "while running this; it restarts on next use")
       }
     }
+    writeQueued()
     request.result.future.value.get match {
       case Success(json) => json
       case Failure(err) => throw err
