@@ -174,19 +174,15 @@ class Session:
         return {"status": "ok", "summary": registered.summary()}
 
 
-def run_in_jvm_background(bridge, warm_up_query) -> None:
-    """The JVM runs a warm-up query on a thread of its own; this process runs no Python
-    code beside the user's (imports from two threads at once can deadlock)."""
-    frame, description = warm_up_query
-    bridge.runInBackground(frame._jdf, description)
-
-
 def warm_up(bridge, spark) -> None:
-    """At kernel start, before serving: start Spark's Python workers (in the background),
-    then import what the first cells need while they start."""
+    """At kernel start, before serving: have the JVM run a query that starts Spark's Python
+    workers, on a thread of its own (this process runs no Python beside the user's code:
+    imports from two threads at once can deadlock), then import what the first cells need
+    while the workers start."""
     from . import models
 
-    run_in_jvm_background(bridge, models.worker_warm_up(spark))
+    frame, description = models.worker_warm_up(spark)
+    bridge.runInBackground(frame._jdf, description)
     for name in ("mlflow", "IPython.core.formatters"):  # %register_model; a cell's display
         importlib.import_module(name)
 
