@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import KernelManager
+
+LATE_OUTPUT_WAIT = 0.15  # seconds of iopub silence after a cell's reply
 
 
 @dataclass
@@ -57,21 +60,22 @@ class KernelDriver:
             msg = self.kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "status" and content["execution_state"] == "idle":
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-            if kind == "stream":
-                setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
-            elif kind == "execute_result":
-                result.result_data = content["data"]
-            elif kind == "display_data":
-                result.data.update(content["data"])
-            elif kind == "error":
-                result.error = content
+            self._collect(result, msg)
         while True:
             reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
+        # Toree's actors may publish a cell's last output just after its idle status
+        # (Jupyter shows it anyway: outputs are routed by parent): take those too.
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=LATE_OUTPUT_WAIT)
+            except queue.Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                self._collect(result, msg)
         if result.result_data is not None:
             # The cell's value wins over displays (Toree may add a stray `lastException = null`).
             result.data = {**result.data, **result.result_data}
@@ -79,6 +83,18 @@ class KernelDriver:
         if result.status == "error" and result.error is None:
             result.error = {k: reply["content"].get(k) for k in ("ename", "evalue", "traceback")}
         return result
+
+    @staticmethod
+    def _collect(result: CellResult, msg: dict) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
+        elif kind == "execute_result":
+            result.result_data = content["data"]
+        elif kind == "display_data":
+            result.data.update(content["data"])
+        elif kind == "error":
+            result.error = content
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()
