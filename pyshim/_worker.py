@@ -79,12 +79,12 @@ def predict_batches(key: str, names: list[str] | None, ddl_types: list[str], ten
     model = model_for(key)
     for batch in batches:
         columns = batch if isinstance(batch, tuple) else (batch,)
-        frame = _frame(columns, names, ddl_types)
+        frame = _frame(columns, names)
         valid = frame.notna().all(axis=1).to_numpy()
         yield _result(model, frame, valid, names, ddl_types, tensor, result_kind, fields)
 
 
-def _frame(columns, names, ddl_types) -> pd.DataFrame:
+def _frame(columns, names) -> pd.DataFrame:
     if all(isinstance(c, pd.Series) and _plain_index(c.index, len(columns[0])) for c in columns):
         # The usual case (Series of one Arrow batch): no concat, no copy of the data.
         return pd.DataFrame(dict(zip(names or range(len(columns)), columns)), copy=False)

@@ -79,7 +79,7 @@ def ensure(prefix: Path = Path(sys.prefix), timeout: float = 300) -> list[str]:
     if not enabled(dict(os.environ)):
         return []
     target = archive(prefix)
-    failed = target.with_suffix(".failed")
+    failed = _failure_note(target)
     if target.is_file() or failed.is_file():  # made, or tried and failed for these jars
         return []
     print("pyshim: writing the JVM class archive for faster Toree starts (once, about a minute)...",
@@ -93,6 +93,11 @@ def ensure(prefix: Path = Path(sys.prefix), timeout: float = 300) -> list[str]:
         if old != target:
             old.unlink()
     return [f"wrote the JVM class archive {target} in {time.monotonic() - started:.0f} s"]
+
+
+def _failure_note(target: Path) -> Path:
+    """Why the archive for these jars could not be written (its presence stops retries)."""
+    return target.with_suffix(".failed")
 
 
 def remove(prefix: Path = Path(sys.prefix)) -> list[str]:
@@ -110,7 +115,7 @@ def status(prefix: Path = Path(sys.prefix)) -> tuple[bool, str]:
     target = archive(prefix)
     if target.is_file():
         return True, f"{target} ({target.stat().st_size / 2**20:.0f} MiB)"
-    failed = target.with_suffix(".failed")
+    failed = _failure_note(target)
     if failed.is_file():
         return False, f"could not be written: {failed.read_text().strip()}"
     return False, "none for this JDK and these jars"

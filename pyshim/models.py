@@ -72,8 +72,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
 
 
 def worker_warm_up(spark):
-    """A query of one small task per core through a pandas UDF, and its job description:
-    once it ran, Spark's Python workers are up before a first query needs them. Workers
+    """A query of one small task per core through a pandas UDF: once it ran, Spark's Python workers are up before a first query needs them. Workers
     are pooled per Python executable and environment, the same for every pandas UDF made
     here, so the model functions' tasks reuse them (and their daemon's preloaded
     libraries make the model's load there cheap). The sidecar has the JVM run it.
@@ -87,7 +86,7 @@ def worker_warm_up(spark):
     def pyshim_warm_up(ids: pd.Series) -> pd.Series:
         return ids
 
-    return spark.range(0, tasks, 1, tasks).select(pyshim_warm_up("id")), "pyshim: start Python workers"
+    return spark.range(0, tasks, 1, tasks).select(pyshim_warm_up("id"))
 
 
 def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float = 10) -> None:

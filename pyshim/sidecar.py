@@ -181,8 +181,7 @@ def warm_up(bridge, spark) -> None:
     while the workers start."""
     from . import models
 
-    frame, description = models.worker_warm_up(spark)
-    bridge.runInBackground(frame._jdf, description)
+    bridge.runInBackground(models.worker_warm_up(spark)._jdf, "pyshim: start Python workers")
     for name in ("mlflow", "IPython.core.formatters"):  # %register_model; a cell's display
         importlib.import_module(name)
 

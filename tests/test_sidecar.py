@@ -121,20 +121,11 @@ def test_no_sidecar_survives_a_killed_kernel(isolated_home):
         driver.shutdown()
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
-    """Spark's worker daemon (pyshim.daemon, a child of the kernel JVM) and its forked workers."""
-    procs = {pid: _cmdline(pid) for pid, _ in _descendants(kernel_pid)}
-    daemons = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"]
-               and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(kernel_pid)]
-    workers = [pid for pid, argv in procs.items() if argv[-2:] == ["-m", "pyshim.daemon"] and pid not in daemons]
-    return daemons, workers
+    """Spark's worker daemons (pyshim.daemon, under the kernel JVM) and the workers they forked."""
+    forked = [pid for pid, cmd in _descendants(kernel_pid) if "-m pyshim.daemon" in cmd]
+    workers = {pid for daemon in forked for pid, _ in _descendants(daemon)}
+    return [pid for pid in forked if pid not in workers], sorted(workers)
 
 
 def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_cell(isolated_home, mlflow_models):

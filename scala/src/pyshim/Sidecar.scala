@@ -15,8 +15,9 @@ import py4j.GatewayServer
 /**
  * The Python process that shares this kernel's SparkSession. Started with the kernel (see
  * WarmStart) or on first use, kept as long as the kernel (its Python UDFs report
- * accumulators to it), restarted when it died, and replaying the models it had registered. It ends with the JVM: a shutdown hook
- * destroys it, and it exits by itself when its parent is gone.
+ * accumulators to it), restarted when it died, and replaying the models it had registered.
+ * It ends with the JVM: a shutdown hook destroys it, and it exits by itself when its
+ * parent is gone.
  */
 object Sidecar {
   private val StartTimeoutMs = 120000L
@@ -51,10 +52,10 @@ object Sidecar {
     // The output is written here, on the cell's thread: Toree sends text written by other
     // threads (py4j's) to the kernel's log instead of the cell, unless they descend from a
     // cell's thread, which the gateway's threads do not when the warm start made them.
-    def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null)
-      .foreach { case (stream, text) => sink.write(stream, text) }
+    val write: ((String, String)) => Unit = { case (stream, text) => sink.write(stream, text) }
+    def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
     while (!request.result.isCompleted) {
-      Option(request.output.poll(200, MILLISECONDS)).foreach { case (stream, text) => sink.write(stream, text) }
+      Option(request.output.poll(200, MILLISECONDS)).foreach(write)
       writeQueued()
       if (!isAlive && !request.result.isCompleted) {
         Bridge.failAll(s"the Python sidecar stopped (exit code ${Try(process.exitValue).getOrElse("?")}) " +
