@@ -26,7 +26,7 @@ java:
 	 else command -v java >/dev/null 2>&1 || { echo "pyshim: no java found; $(JDK_HINT)" >&2; exit 1; }; fi
 
 demo: java setup
-	$(PY) -m pyshim.demo
+	$(PY) -m pyshim.tools.demo
 
 test: java setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,9 +37,9 @@ test-cluster: java setup
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 # The demo notebooks against a local Spark standalone cluster and MLflow tracking server,
-# both started before and stopped after (python -m pyshim.cluster demo).
+# both started before and stopped after (python -m pyshim.tools.cluster demo).
 cluster-demo: java setup
-	$(PY) -m pyshim.cluster demo
+	$(PY) -m pyshim.tools.cluster demo
 
 lab: java setup
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -10,7 +10,7 @@ notebook would be, one cell after the other:
                   them, one batch scored
 
 pyshim's warm start does most of this in the background while Toree's interpreter starts
-(SparkSession, sidecar, Python workers forked from pyshim.daemon with the model libraries
+(SparkSession, sidecar, Python workers forked from pyshim.bridge.daemon with the model libraries
 imported, so a model loads there in milliseconds); each phase is what its cell still
 waits for. PYSHIM_WARM_START=0 in the environment of
 `make bench` measures the lazy path instead.
@@ -39,7 +39,7 @@ FIRST_QUERY = ('spark.range(0, 8, 1, 2).selectExpr("{m}(CAST(id AS double), 0.5D
 
 
 def one_start(workdir: Path, uri: str, name: str) -> dict:
-    from pyshim import scala_build
+    from pyshim.kernel import scala_build
 
     # The launcher rebuilds the extension jar when a Scala source is newer: not a cold start.
     rebuilt = scala_build.build()
@@ -92,8 +92,8 @@ import pyspark.worker                      # what pyspark.daemon imports before 
 mark("pyspark.worker (from pyspark.zip)")
 import pandas, pyarrow                     # Arrow UDF serializers
 mark("pandas + pyarrow")
-import pyshim._worker                      # unpickling the model function
-mark("pyshim._worker")
+import pyshim.bridge.worker                      # unpickling the model function
+mark("pyshim.bridge.worker")
 import mlflow.pyfunc
 mark("mlflow.pyfunc")
 model = mlflow.pyfunc.load_model(sys.argv[1])

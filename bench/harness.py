@@ -366,9 +366,9 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def pyspark_daemons(kernel_pid: int) -> list[int]:
-    """The worker daemons (one per Python worker pool, pyspark.daemon or pyshim.daemon)
+    """The worker daemons (one per Python worker pool, pyspark.daemon or pyshim.bridge.daemon)
     started by a kernel JVM."""
-    return [p for p in children(kernel_pid) if any(d in cmdline(p) for d in ("pyspark.daemon", "pyshim.daemon"))]
+    return [p for p in children(kernel_pid) if any(d in cmdline(p) for d in ("pyspark.daemon", "pyshim.bridge.daemon"))]
 
 
 def find_pyspy(explicit: str | None) -> str | None:

@@ -163,7 +163,7 @@ def _throughput(t: dict) -> list[str]:
                 f"{_x(idle['scala_vs_spark_udf'])} |",
                 f"| spark_udf | {_s(idle['spark_udf']['median'])} | {_runs(idle['spark_udf'])} | 1.00x |", ""]
     if t.get("worker_fix_present") is False:
-        out += ["Note: this tree's pyshim/_worker.py has no `keep_zip_indexes`; "
+        out += ["Note: this tree's pyshim/bridge/worker.py has no `keep_zip_indexes`; "
                 "`identity_udf_fixed` ran without the fix.", ""]
     return out
 
@@ -180,7 +180,7 @@ def _coldstart(c: dict) -> list[str]:
     cpu = c.get("cpu_median") or {}
     out = [f"## 2. Cold start: a new Toree kernel to the first model result ({c['starts']} starts, median)", "",
            "Cells run back to back, as a notebook runs them. pyshim's warm start brings up the SparkSession, "
-           "the sidecar and Spark's Python workers (forked from `pyshim.daemon`, model libraries preloaded) "
+           "the sidecar and Spark's Python workers (forked from `pyshim.bridge.daemon`, model libraries preloaded) "
            "in the background while Toree's interpreter starts, and the JVM maps the class archive written "
            "by `pyshim install`: each phase is what its cell still waits for. "
            "CPU: seconds of CPU used by the kernel's processes (JVM, sidecar, Python workers) in the phase; "

@@ -88,7 +88,7 @@ import numpy as _np, pandas as _pd
 import mlflow.pyfunc as _pyfunc
 from pyspark.sql import functions as _F
 from pyspark.sql.functions import pandas_udf as _pandas_udf
-from pyshim import _worker as _pyshim_worker
+from pyshim.bridge import worker as _pyshim_worker
 
 _fix = getattr(_pyshim_worker, "keep_zip_indexes", None)
 
@@ -117,7 +117,7 @@ finally:
     del sc.environment["{POOL_VAR}"]
 
 # A plain PySpark session forks its workers from pyspark.daemon; pyshim's kernel uses
-# pyshim.daemon (model libraries preloaded, zip fix applied). A pool reads the daemon
+# pyshim.bridge.daemon (model libraries preloaded, zip fix applied). A pool reads the daemon
 # module when it starts, so the baselines' pool is started here with the stock one.
 _jconf = sc._jsc.sc().conf()
 _ours = _jconf.get("spark.python.daemon.module", "pyspark.daemon")

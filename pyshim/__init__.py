@@ -12,14 +12,14 @@ __all__ = ["register_model", "RegisteredModel", "PyshimError", "ModelError", "Se
 
 def register_model(spark, name, model_uri, result_type=None, env_manager="local"):
     """Register an MLflow pyfunc model as the Spark SQL function `name` in `spark`."""
-    from .models import register_model as _register
+    from .bridge.models import register_model as _register
 
     return _register(spark, name, model_uri, result_type=result_type, env_manager=env_manager)
 
 
 def __getattr__(name):
     if name == "RegisteredModel":
-        from .models import RegisteredModel
+        from .bridge.models import RegisteredModel
 
         return RegisteredModel
     raise AttributeError(name)

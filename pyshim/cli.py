@@ -9,7 +9,8 @@ from .errors import PyshimError
 
 
 def _install(args) -> int:
-    from . import install, paths
+    from . import paths
+    from .kernel import install
 
     # nbdime's git drivers go to this checkout (the repository pyshim is installed from).
     repo = paths.REPO_ROOT
@@ -22,13 +23,14 @@ def _install(args) -> int:
 
 
 def _doctor(args) -> int:
-    from . import doctor
+    from .kernel import doctor
 
     return doctor.main()
 
 
 def _build(args) -> int:
-    from . import paths, scala_build
+    from . import paths
+    from .kernel import scala_build
 
     built = scala_build.build(force=args.force)
     print(f"{'built' if built else 'up to date:'} {paths.EXTENSION_JAR}")
@@ -36,7 +38,7 @@ def _build(args) -> int:
 
 
 def _kernelspecs(args) -> int:
-    from . import kernels
+    from .kernel import specs as kernels
 
     changed = kernels.generate()
     for path in changed:

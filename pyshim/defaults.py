@@ -7,7 +7,7 @@ Nothing to start by hand. The environment wins over every default:
 - `PYSHIM_OUTPUT_DIR` (default `<repo>/.pyshim/output`): where the notebooks write Parquet
 - `SPARK_OPTS` (default none: `local[*]`): spark-submit options, as for the Toree kernel
 
-Used by `python -m pyshim.demo` and by the `%load` snippets in notebooks/snippets/.
+Used by `python -m pyshim.tools.demo` and by the `%load` snippets in notebooks/snippets/.
 """
 from __future__ import annotations
 

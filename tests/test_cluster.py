@@ -1,6 +1,6 @@
 """A Toree kernel against a real Spark standalone cluster (master + 2 workers on loopback).
 
-The cluster is Spark's own (pyshim.cluster starts the Master and Worker classes of the
+The cluster is Spark's own (pyshim.tools.cluster starts the Master and Worker classes of the
 pyspark distribution); the kernel gets it through SPARK_OPTS only, as a user would. The
 model is registered from Scala, scored in executor JVMs (not the driver), the results equal
 the model's in-process predictions, a worker lost in the middle of a job does not change
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from kernel_driver import KernelDriver, process_alive, wait_gone
-from pyshim.cluster import local_cluster
+from pyshim.tools.cluster import local_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.toree]
 
@@ -115,7 +115,7 @@ scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.get
         assert shipped, f"no shipped model in worker {i}'s executor folder"
     # ...and the executors' Python workers are the environment's python, under the executor JVMs,
     # forked from pyshim's worker daemon (model libraries preloaded)
-    pythons = [p for e in executors for p in _descendants(e) if "pyshim.daemon" in _cmdline(p)]
+    pythons = [p for e in executors for p in _descendants(e) if "pyshim.bridge.daemon" in _cmdline(p)]
     assert pythons and {_cmdline(p).split()[0] for p in pythons} == {_venv_python()}
 
 
@@ -192,13 +192,13 @@ def _kill_a_busy_worker(cluster, markers: Path, timeout: float = 300) -> tuple[i
 
 
 def _descendants(pid: int) -> list[int]:
-    from pyshim.cluster import descendants
+    from pyshim.tools.cluster import descendants
 
     return descendants(pid)
 
 
 def _cmdline(pid: int) -> str:
-    from pyshim.cluster import _cmdline as cmdline
+    from pyshim.tools.cluster import _cmdline as cmdline
 
     return cmdline(pid)
 

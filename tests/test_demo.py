@@ -1,4 +1,4 @@
-"""`python -m pyshim.demo`: the runner's defaults, progress, summary and how it stops.
+"""`python -m pyshim.tools.demo`: the runner's defaults, progress, summary and how it stops.
 
 The example notebooks themselves run in test_notebooks.py (through the same runner); here
 tiny notebooks on the IPython kernel keep the runner's paths fast.
@@ -16,7 +16,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from pyshim import defaults, demo
+from pyshim import defaults
+from pyshim.tools import demo
 from pyshim.paths import REPO_ROOT
 
 PY_KERNEL = {"name": "pyshim-python", "display_name": "Python (pyshim)", "language": "python"}
@@ -162,8 +163,8 @@ def test_summary_counts_rows_from_parquet_and_hints_the_ui(tmp_path):
 
 def test_make_demo_runs_the_module_and_help_works():
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "$(PY) -m pyshim.demo" in makefile
-    done = subprocess.run([sys.executable, "-m", "pyshim.demo", "--help"], capture_output=True, text=True)
+    assert "$(PY) -m pyshim.tools.demo" in makefile
+    done = subprocess.run([sys.executable, "-m", "pyshim.tools.demo", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "NOTEBOOK" in done.stdout
 
 
@@ -178,7 +179,7 @@ def test_a_kernel_that_never_answers_stops_cleanly(run_env, isolated_home):
         "display_name": "never answers", "language": "python"}))
     nb = write_notebook(run_env / "sleepy.ipynb", [new_code_cell("1")],
                         kernel={"name": "pyshim-test-sleepy", "display_name": "never answers", "language": "python"})
-    script = (f"from pathlib import Path; from pyshim import demo, defaults\n"
+    script = (f"from pathlib import Path; from pyshim import defaults\nfrom pyshim.tools import demo\n"
               f"try:\n"
               f"    demo.run_notebook(Path({str(nb)!r}), Path({str(run_env / 'executed')!r}), defaults.environment(), startup_timeout=3)\n"
               f"except demo.NotebookFailed as err:\n"

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pyshim import doctor, install, kernels, paths
+from pyshim import paths
+from pyshim.kernel import doctor, install
+from pyshim.kernel import specs as kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,7 +110,7 @@ def test_make_stops_with_one_line_when_there_is_no_java(tmp_path):
 
 
 def test_extension_jar_is_rebuilt_when_a_source_changes(tmp_path):
-    from pyshim import scala_build
+    from pyshim.kernel import scala_build
 
     src = tmp_path / "src" / "demo"
     src.mkdir(parents=True)
@@ -123,7 +125,7 @@ def test_extension_jar_is_rebuilt_when_a_source_changes(tmp_path):
 
 
 def test_a_compile_error_names_the_file(tmp_path):
-    from pyshim import scala_build
+    from pyshim.kernel import scala_build
     from pyshim.errors import ScalaBuildError
 
     (tmp_path / "src").mkdir()

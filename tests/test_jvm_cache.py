@@ -1,7 +1,8 @@
 """The JVM class archive: made by `pyshim install`, used by the launcher when current."""
 import subprocess
 
-from pyshim import jvm_cache, launch, paths
+from pyshim import paths
+from pyshim.kernel import jvm_cache, launch
 
 
 def test_launcher_uses_a_current_archive_and_nothing_else(tmp_path):

@@ -3,7 +3,9 @@ import json
 import shlex
 from pathlib import Path
 
-from pyshim import kernels, launch, paths
+from pyshim import paths
+from pyshim.kernel import launch
+from pyshim.kernel import specs as kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +16,7 @@ def test_committed_kernel_specs_match_the_generator(tmp_path):
         for fname in files:
             committed = ROOT / "kernels" / name / fname
             assert committed.read_text() == (tmp_path / name / fname).read_text(), \
-                f"{committed} drifted from pyshim/kernels.py: run `pyshim kernelspecs`"
+                f"{committed} drifted from pyshim/kernel/specs.py: run `pyshim kernelspecs`"
 
 
 def test_kernel_specs_hold_no_machine_paths():
@@ -53,11 +55,11 @@ def _confs(cmd: list[str]) -> list[str]:
 
 def test_python_workers_fork_from_pyshim_daemon_when_they_run_this_python():
     env = launch.kernel_environment(None, {})
-    assert "spark.python.daemon.module=pyshim.daemon" in _confs(launch.kernel_command("/tmp/c.json", env))
+    assert "spark.python.daemon.module=pyshim.bridge.daemon" in _confs(launch.kernel_command("/tmp/c.json", env))
 
 
 def test_a_users_daemon_or_another_python_keeps_sparks_own_daemon():
     own = launch.kernel_environment(None, {"SPARK_OPTS": "--conf spark.python.daemon.module=my.daemon"})
-    assert "spark.python.daemon.module=pyshim.daemon" not in _confs(launch.kernel_command("/tmp/c.json", own))
+    assert "spark.python.daemon.module=pyshim.bridge.daemon" not in _confs(launch.kernel_command("/tmp/c.json", own))
     other = launch.kernel_environment(None, {"PYSPARK_PYTHON": "/opt/other/bin/python3"})
     assert not any("daemon.module" in c for c in _confs(launch.kernel_command("/tmp/c.json", other)))

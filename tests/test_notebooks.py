@@ -1,6 +1,6 @@
 """The example notebooks, executed against the installed kernels, checked on what they produce.
 
-They run as `make demo` runs them (pyshim.demo.run_notebook: nbclient, the kernel named in
+They run as `make demo` runs them (pyshim.tools.demo.run_notebook: nbclient, the kernel named in
 the notebook, the notebooks folder as working folder) with the session's temp MLflow store
 and a temp output folder. Asserts are on key outputs: the registered version, the rows
 scored, the accuracy, the Parquet written, not only on the absence of errors.
@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pyshim import defaults, demo
+from pyshim import defaults
+from pyshim.tools import demo
 
 NOTEBOOKS = demo.NOTEBOOKS_DIR
 ROWS = 178 * 562  # the wine data repeated, in notebooks 2 and 3

@@ -46,7 +46,7 @@ def test_first_python_cell_starts_it_and_the_secret_stays_out_of_argv_and_logs(k
     pid = _sidecar_pid(kernel)
     assert process_alive(pid)
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    assert [a.decode() for a in argv if a][1:] == ["-m", "pyshim.sidecar"]
+    assert [a.decode() for a in argv if a][1:] == ["-m", "pyshim.bridge.sidecar"]
     secret = _secret_of(pid)
     assert len(secret) >= 32
     assert secret not in kernel.log_text()
@@ -122,8 +122,8 @@ def test_no_sidecar_survives_a_killed_kernel(isolated_home):
 
 
 def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
-    """Spark's worker daemons (pyshim.daemon, under the kernel JVM) and the workers they forked."""
-    forked = [pid for pid, cmd in _descendants(kernel_pid) if "-m pyshim.daemon" in cmd]
+    """Spark's worker daemons (pyshim.bridge.daemon, under the kernel JVM) and the workers they forked."""
+    forked = [pid for pid, cmd in _descendants(kernel_pid) if "-m pyshim.bridge.daemon" in cmd]
     workers = {pid for daemon in forked for pid, _ in _descendants(daemon)}
     return [pid for pid in forked if pid not in workers], sorted(workers)
 
@@ -135,7 +135,7 @@ def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_c
         while time.monotonic() < deadline and not all(_python_workers(warm.pid)):
             time.sleep(0.5)
         daemons, workers = _python_workers(warm.pid)
-        assert len(daemons) == 1 and workers, "no Python workers forked from pyshim.daemon"
+        assert len(daemons) == 1 and workers, "no Python workers forked from pyshim.bridge.daemon"
         # Only Scala cells so far, and the sidecar is already up.
         assert warm.run("pyshim.Sidecar.isAlive").ok().text == "true"
         assert "running (pid" in warm.run("%pyshim").ok().stdout

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from kernel_driver import KernelDriver, process_alive, wait_gone
-from pyshim.cluster import free_port, local_postgres, postgres_available, tracking_server
+from pyshim.tools.cluster import free_port, local_postgres, postgres_available, tracking_server
 
 pytestmark = [pytest.mark.cluster, pytest.mark.toree]
 

@@ -78,7 +78,7 @@ object Bridge {
   def resetReady(): Unit = synchronized { readyPid = -1L }
 
   /**
-   * Called by Python: run a warm-up query (pyshim.models.worker_warm_up) on a JVM thread,
+   * Called by Python: run a warm-up query (pyshim.bridge.models.worker_warm_up) on a JVM thread,
    * so the sidecar runs no Python beside the user's. A failure only means a slower first
    * query; it lands in the kernel's log.
    */

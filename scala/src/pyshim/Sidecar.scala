@@ -101,7 +101,7 @@ object Sidecar {
     Bridge.resetReady()
     logFile = File.createTempFile("pyshim-sidecar-", ".log")
     logFile.deleteOnExit()
-    val builder = new ProcessBuilder(python, "-m", "pyshim.sidecar")
+    val builder = new ProcessBuilder(python, "-m", "pyshim.bridge.sidecar")
     val env = builder.environment()
     env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
     env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
@@ -113,7 +113,7 @@ object Sidecar {
     if (ready < 0) {
       val status = if (process.isAlive) { process.destroyForcibly(); "did not answer in 120 s" }
                    else s"exited with code ${process.exitValue}"
-      throw new PyshimException(s"the Python sidecar ($python -m pyshim.sidecar) $status. " +
+      throw new PyshimException(s"the Python sidecar ($python -m pyshim.bridge.sidecar) $status. " +
         s"Its last output:\n${logTail(12)}\nCheck that pyshim is installed in that python " +
         "(PYSHIM_PYTHON / PYSPARK_PYTHON), for example with `make test` or `pip install -e .`.")
     }

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import paths
+from .. import paths
 
 OFF = {"0", "false", "no", "off"}
 # Cells whose classes every session loads: the REPL, Spark SQL, codegen, a shuffle.

@@ -11,8 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jvm_cache, kernels, paths, scala_build
-from .errors import PyshimError
+from .. import paths
+from . import jvm_cache, scala_build
+from . import specs as kernels
+from ..errors import PyshimError
 
 
 @dataclass

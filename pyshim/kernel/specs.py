@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import paths
+from .. import paths
 
 SCALA_KERNEL = "pyshim-scala"
 PYTHON_KERNEL = "pyshim-python"
@@ -37,7 +37,7 @@ logger.pyacc.level = fatal
 def spec_files() -> dict[str, dict[str, str]]:
     """Kernel name -> {file name: content}."""
     scala = {
-        "argv": ["python", "-m", "pyshim.launch", "--resource-dir", "{resource_dir}",
+        "argv": ["python", "-m", "pyshim.kernel.launch", "--resource-dir", "{resource_dir}",
                  "--connection-file", "{connection_file}"],
         "display_name": "Scala 2.12 · Spark 3.5 (Toree + pyshim)",
         "language": "scala",
@@ -46,7 +46,7 @@ def spec_files() -> dict[str, dict[str, str]]:
         "metadata": {"pyshim": {"kind": "toree"}},
     }
     python = {
-        "argv": ["python", "-m", "pyshim.launch_ipython", "-f", "{connection_file}"],
+        "argv": ["python", "-m", "pyshim.kernel.launch_ipython", "-f", "{connection_file}"],
         "display_name": "Python 3 · PySpark 3.5 + MLflow (pyshim)",
         "language": "python",
         "interrupt_mode": "signal",

@@ -6,10 +6,10 @@ tracking server is `mlflow server`. This module only starts them on loopback, wa
 they are ready and stops exactly what it started. Used by the tests, `make cluster-demo`
 and by hand:
 
-    python -m pyshim.cluster up        # master + 2 workers + tracking server, prints the settings
-    python -m pyshim.cluster status
-    python -m pyshim.cluster down
-    python -m pyshim.cluster demo      # up, run the demo notebooks against it, down
+    python -m pyshim.tools.cluster up        # master + 2 workers + tracking server, prints the settings
+    python -m pyshim.tools.cluster status
+    python -m pyshim.tools.cluster down
+    python -m pyshim.tools.cluster demo      # up, run the demo notebooks against it, down
 
 From Python:
 
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from . import paths
-from .errors import PyshimError
+from .. import paths
+from ..errors import PyshimError
 
 LOOPBACK = "127.0.0.1"
 STATE_DIR = paths.REPO_ROOT / ".pyshim" / "cluster"
@@ -527,7 +527,7 @@ def cmd_up(args) -> int:
     old = _load_state(state_dir)
     if old and any(_daemon_from(d).ours() for d in old["daemons"]):
         print(f"pyshim: a cluster is already up (state in {_state_file(state_dir)}); "
-              "`python -m pyshim.cluster down` first", file=sys.stderr)
+              "`python -m pyshim.tools.cluster down` first", file=sys.stderr)
         return 1
     workdir = state_dir / "run"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -559,7 +559,7 @@ def cmd_up(args) -> int:
 def cmd_status(args) -> int:
     state = _load_state(Path(args.state_dir))
     if not state:
-        print("no cluster started by `python -m pyshim.cluster up`")
+        print("no cluster started by `python -m pyshim.tools.cluster up`")
         return 1
     up = True
     for record in state["daemons"]:
@@ -607,12 +607,12 @@ def cmd_demo(args) -> int:
               f"{cluster.webui_url}); MLflow tracking server {server.uri}", flush=True)
         env = {**os.environ, **settings}
         try:
-            if importlib.util.find_spec("pyshim.demo") is not None and not args.builtin:
-                return subprocess.call([sys.executable, "-m", "pyshim.demo"], env=env)
+            if importlib.util.find_spec("pyshim.tools.demo") is not None and not args.builtin:
+                return subprocess.call([sys.executable, "-m", "pyshim.tools.demo"], env=env)
             return builtin_demo(env)
         finally:
             print("pyshim: stopping the Spark cluster and the tracking server (to keep them running, "
-                  "start them with `python -m pyshim.cluster up`)", flush=True)
+                  "start them with `python -m pyshim.tools.cluster up`)", flush=True)
 
 
 # A small end-to-end job: model logged to the tracking server, scored from Scala on the cluster.
@@ -673,7 +673,7 @@ def _print_output(msg) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    top = argparse.ArgumentParser(prog="python -m pyshim.cluster", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(prog="python -m pyshim.tools.cluster", description=__doc__.split("\n\n")[0])
     top.add_argument("--state-dir", default=str(STATE_DIR), help="where `up` keeps pids and logs")
     sub = top.add_subparsers(dest="command", required=True)
     for name, func, text in [("up", cmd_up, "start a master, workers and an MLflow tracking server; print the settings"),
@@ -686,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "up":
             p.add_argument("--no-tracking", action="store_true", help="no MLflow tracking server")
         else:
-            p.add_argument("--builtin", action="store_true", help="a small built-in job instead of pyshim.demo")
+            p.add_argument("--builtin", action="store_true", help="a small built-in job instead of pyshim.tools.demo")
     sub.add_parser("status", help="what `up` started and whether it runs").set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
     args = top.parse_args(argv)

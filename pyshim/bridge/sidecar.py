@@ -1,4 +1,4 @@
-"""The Python process beside a Toree kernel: `python -m pyshim.sidecar`.
+"""The Python process beside a Toree kernel: `python -m pyshim.bridge.sidecar`.
 
 Started by the kernel's JVM (scala/src/pyshim/Sidecar.scala) with the gateway's port and
 secret in its environment. It wraps the kernel's own SparkContext and SparkSession, then
@@ -160,7 +160,7 @@ class Session:
 
     def register(self, request_id: int, payload: str) -> dict:
         from . import models
-        from .errors import PyshimError
+        from ..errors import PyshimError
 
         req = json.loads(payload)
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import paths
+from .. import paths
 
 
 def main() -> None:

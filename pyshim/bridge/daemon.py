@@ -18,7 +18,7 @@ import os
 import sys
 
 # Needed by every model function (Arrow batches, the model cache, mlflow.pyfunc).
-ALWAYS = ("pandas", "pyarrow", "mlflow.pyfunc", "pyshim._worker")
+ALWAYS = ("pandas", "pyarrow", "mlflow.pyfunc", "pyshim.bridge.worker")
 # Flavor libraries whose import dominates a model's first load.
 DEFAULT_FLAVORS = "sklearn,skops.io,mlflow.sklearn"
 
@@ -45,7 +45,7 @@ def preload(names: list[str]) -> list[str]:
 
 def main() -> None:
     preload(preload_names(dict(os.environ)))
-    from pyshim import _worker
+    from pyshim.bridge import worker as _worker
 
     _worker.keep_zip_indexes()  # inherited by every forked worker
     from pyspark import daemon

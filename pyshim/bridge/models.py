@@ -16,8 +16,8 @@ from typing import Iterator, Tuple
 
 import pandas as pd
 
-from . import signatures
-from .errors import ModelError
+from .. import signatures
+from ..errors import ModelError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -207,7 +207,7 @@ def _use_this_python_locally(spark) -> None:
 def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type):
     from pyspark.sql.functions import pandas_udf
 
-    from . import _worker
+    from . import worker as _worker
 
     kind, fields = signatures.result_kind(data_type)
     names, ddl_types, tensor = inputs.names, list(inputs.ddl_types), inputs.tensor

@@ -1,4 +1,4 @@
-"""Start the Toree Scala kernel: `python -m pyshim.launch --resource-dir D --connection-file F`.
+"""Start the Toree Scala kernel: `python -m pyshim.kernel.launch --resource-dir D --connection-file F`.
 
 The kernel spec stays free of machine paths; this resolves them at start, builds the
 extension jar if a source changed, and execs spark-submit so that the JVM becomes the
@@ -15,8 +15,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import defaults, jvm_cache, paths, scala_build
-from .errors import PyshimError
+from .. import defaults, paths
+from . import jvm_cache, scala_build
+from ..errors import PyshimError
 
 # Toree's plugin searcher reflects into java.util.jar; Java 17 forbids it without this.
 # Spark's launcher adds its own --add-opens list for Spark itself.
@@ -79,18 +80,18 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
 
 
 def _worker_daemon_conf(env: dict[str, str]) -> list[str]:
-    """Python workers forked from pyshim.daemon start with the model libraries imported.
+    """Python workers forked from pyshim.bridge.daemon start with the model libraries imported.
     Only when they run this environment's python (the one that has pyshim) and the
     user chose no daemon of their own."""
     if "spark.python.daemon.module" in env.get("SPARK_OPTS", ""):
         return []
     if env.get("PYSPARK_PYTHON") != env.get("PYSHIM_PYTHON"):
         return []
-    return ["--conf", "spark.python.daemon.module=pyshim.daemon"]
+    return ["--conf", "spark.python.daemon.module=pyshim.bridge.daemon"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyshim.launch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pyshim.kernel.launch", description=__doc__)
     parser.add_argument("--resource-dir", type=Path)
     parser.add_argument("--connection-file", required=True)
     parser.add_argument("--print", action="store_true", help="print the command instead of running it")

@@ -3,14 +3,16 @@
 Install: build the Toree extension jar when a source changed, copy the kernel specs into
 the environment's prefix, enable the save hook (server config in the prefix) and nbdime's
 git drivers for the repository, and write the JVM class archive that speeds up Toree's
-start (pyshim/jvm_cache.py). Nothing goes to ~/.jupyter, ~/.local or the system Python.
+start (pyshim/kernel/jvm_cache.py). Nothing goes to ~/.jupyter, ~/.local or the system Python.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from . import jvm_cache, kernels, paths, scala_build
+from .. import paths
+from . import jvm_cache, scala_build
+from . import specs as kernels
 
 
 def _repo(repo: Path | None) -> Path | None:

@@ -12,8 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import paths
-from .errors import ScalaBuildError
+from .. import paths
+from ..errors import ScalaBuildError
 
 
 def sources(src: Path = paths.SCALA_SRC) -> list[Path]:

@@ -1,4 +1,4 @@
-"""`python -m pyshim.demo` (`make demo`): the main job, end to end, headless.
+"""`python -m pyshim.tools.demo` (`make demo`): the main job, end to end, headless.
 
 1. notebooks/01_train_model.ipynb (Python): train a wine classifier, track it in MLflow,
    register it with the alias `champion`
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from . import defaults
-from .errors import PyshimError
-from .paths import REPO_ROOT
+from .. import defaults
+from ..errors import PyshimError
+from ..paths import REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = NOTEBOOKS_DIR / "_executed"
@@ -281,7 +281,7 @@ def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyshim.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m pyshim.tools.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, metavar="NOTEBOOK",
                         help="notebooks to run in order (default: the three demo notebooks)")

@@ -1,0 +1,1 @@
+"""Models as native Spark SQL expressions: compile a scikit-learn pipeline, then check it against `predict`."""

@@ -1,0 +1,1 @@
+"""What a user runs around the notebooks: the demo, a local cluster."""
