@@ -23,7 +23,7 @@ import numpy as np
 # Past this size of SQL, the compiled expression is slower than the Python workers, as
 # measured by bench/native.py (see bench/README.md, "Native model functions"): Spark stops
 # generating whole-stage code for a method past 64 KB and interprets the expression tree.
-MAX_FAST_SQL_CHARS = 60_000
+MAX_FAST_SQL_CHARS = 400_000
 
 _ORBITAL_TYPES = {"double": "DoubleColumnType", "float": "FloatColumnType", "bigint": "Int64ColumnType",
                   "int": "Int32ColumnType", "smallint": "Int16ColumnType", "tinyint": "Int8ColumnType",
@@ -108,8 +108,10 @@ def _unsupported(pipeline, err: Exception) -> str:
 
 
 def _leaves(step):
-    for attr in ("transformers", "steps"):
-        for item in getattr(step, attr, None) or []:
+    """A step and the estimators inside it (a ColumnTransformer's fitted ones, a Pipeline's)."""
+    inner = getattr(step, "transformers_", None) or getattr(step, "steps", None) or []
+    for item in inner:
+        if not isinstance(item[1], str):  # "drop" / "passthrough"
             yield from _leaves(item[1])
     yield step
 
@@ -140,7 +142,9 @@ def _inline(expression, scopes):
         if isinstance(node, exp.Column):
             scope = scopes.get(node.table)
             if scope is not None:
-                return scope[node.name].copy()
+                inner = scope[node.name].copy()
+                atomic = isinstance(inner, (exp.Column, exp.Literal, exp.Func, exp.Case, exp.Paren))
+                return inner if atomic else exp.Paren(this=inner)  # keeps a + b in (a + b) * c
             return exp.column(node.name, quoted=True)  # a model input
         return node
 
