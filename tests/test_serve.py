@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,18 @@ def test_a_bad_port_is_one_line_naming_the_variable():
     assert done.returncode == 1
     assert done.stderr.strip() == ("pyshim serve: PYSHIM_SERVE_PORT='http' is not a port; "
                                    "set it to a number from 1 to 65535")
+
+
+def test_a_port_in_use_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(SERVE, capture_output=True, text=True, timeout=60,
+                              env=bare_env(PYSHIM_SERVE_PORT=str(port)))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"pyshim serve: port {port} on 127.0.0.1 is in use (another `make serve`?); "
+                                   "stop that, or set PYSHIM_SERVE_PORT to a free port")
 
 
 def test_before_the_demo_ran_one_line_names_the_command(tmp_path):

@@ -19,6 +19,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -140,6 +141,17 @@ def _example_row(model: str) -> tuple[list[str], list]:
 
 # --- running -----------------------------------------------------------------------------
 
+def check_port(port: int) -> None:
+    """A port already in use fails now, in one line: else uvicorn would fail after the model
+    load, or another server on the port would answer our readiness check."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            raise ServeError(f"port {port} on {LOOPBACK} is in use (another `make serve`?); "
+                             "stop that, or set PYSHIM_SERVE_PORT to a free port") from None
+
+
 def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:  # noqa: S310 - loopback URL we built
@@ -172,6 +184,7 @@ def wait_ready(url: str, server, timeout: float = READY_TIMEOUT) -> None:
 
 def serve(model: str, port: int, env: dict[str, str]) -> int:
     url = f"http://{LOOPBACK}:{port}"
+    check_port(port)
     described = check_model(model, env["MLFLOW_TRACKING_URI"])
     print(f"pyshim serve: starting MLflow's scoring server for {model} ({described}) from "
           f"{env['MLFLOW_TRACKING_URI']}", flush=True)
