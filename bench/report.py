@@ -244,20 +244,21 @@ def _growth(g: dict) -> list[str]:
 
 
 def _rest(r: dict, machine: dict) -> list[str]:
-    sizes = r["sizes"]
-    calls = max(s["calls"] for s in sizes.values())
+    cases = r["calls"]
+    calls = max(c["calls"] for c in cases.values())
     where = f"{machine['nproc']} cores ({machine['cpu_model']})"
     load = f"{_load(r.get('load_average_start'))} → {_load(r.get('load_average_end'))}"
-    out = [f"## 5. REST latency: the same model behind `make serve` ({calls} calls of each size)", "",
+    out = [f"## 5. REST latency: the same model behind `make serve` ({calls} calls of each kind)", "",
            f"`{r['model']}` served by {r['server']} (ready {r['ready_seconds']:.1f} s after the start); "
-           f"{r['client']}; `dataframe_split` payloads, calls of each size interleaved after {r['warmup']} "
-           "warm-up calls; each call timed from sending the request to the parsed JSON answer.", "",
+           f"{r['client']}; `dataframe_split` payloads; the kinds of call interleaved after {r['warmup']} "
+           "warm-up calls of each; a call is timed from the request to the parsed JSON answer.", "",
            "| call | median | p95 | mean | best | worst | machine | load average (1, 5, 15 min) start → end |",
            "|---|---|---|---|---|---|---|---|"]
-    for rows, s in sorted(sizes.items(), key=lambda kv: int(kv[0])):
-        label = "1 row" if rows == "1" else f"{rows} rows"
-        out.append(f"| {label} | {_s(s['median'], 'ms')} | {_s(s['p95'], 'ms')} | {_s(s['mean'], 'ms')} | "
-                   f"{_s(s['best'], 'ms')} | {_s(s['worst'], 'ms')} | {where} | {load} |")
+    for c in cases.values():
+        label = ("1 row" if c["rows"] == 1 else f"{c['rows']} rows") + \
+            (", a new connection per call (as curl)" if c["new_connection"] else ", keep-alive connection")
+        out.append(f"| {label} | {_s(c['median'], 'ms')} | {_s(c['p95'], 'ms')} | {_s(c['mean'], 'ms')} | "
+                   f"{_s(c['best'], 'ms')} | {_s(c['worst'], 'ms')} | {where} | {load} |")
     return out + [""]
 
 

@@ -172,11 +172,12 @@ def test_rest_tiny_run_against_the_real_server(tmp_path):
     """A few calls to `mlflow models serve` of the bench's model; the report shows them."""
     uri = harness.log_model(tmp_path / "artifacts")
     result = rest.run(tmp_path / "rest", uri, calls=3, warmup=1)
-    assert {size: s["calls"] for size, s in result["sizes"].items()} == {"1": 3, "100": 3}
-    assert all(len(s["runs"]) == 3 and s["best"] <= s["median"] <= s["worst"] for s in result["sizes"].values())
+    assert {name: c["calls"] for name, c in result["calls"].items()} == {name: 3 for name in rest.CASES}
+    assert all(len(c["runs"]) == 3 and c["best"] <= c["median"] <= c["worst"] for c in result["calls"].values())
     target = rest.targets(result)[0].as_dict()
-    assert target["unit"] == "ms" and target["value"] == round(result["sizes"]["1"]["median"] * 1000, 2)
+    assert target["unit"] == "ms" and target["value"] == round(result["calls"]["1"]["median"] * 1000, 2)
     meta = {"started": "", "finished": "", "seconds": 0, "machine": harness.machine()}
     text = report.render({"meta": meta, "rest": result, "targets": [target]})
-    assert "## 5. REST latency" in text and "| 1 row |" in text and "| 100 rows |" in text
+    assert "## 5. REST latency" in text and "| 1 row, keep-alive connection |" in text
+    assert "| 100 rows, keep-alive connection |" in text and "| 1 row, a new connection per call (as curl) |" in text
     assert f"{meta['machine']['nproc']} cores" in text and "ms | <= 20 ms |" in text
