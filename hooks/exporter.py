@@ -235,14 +235,15 @@ def is_copy_of(path: Path, notebook_name: str) -> bool:
 
 
 def orphan_copies(folder: Path, options: ExportOptions) -> list[Path]:
-    """Files in the review folder ``folder`` that no export of a notebook beside it writes:
-    copies of notebooks renamed or deleted outside Jupyter, or of an older language."""
+    """Copies in the review folder ``folder`` that no export of a notebook beside it writes:
+    copies of notebooks renamed or deleted outside Jupyter, or of an older language.
+    Only files that are our copies count (see :func:`is_copy_of`), never anyone else's."""
     expected: dict[str, set[str] | None] = {}
     orphans = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # a half-written temp file of a running export, a user's subfolder
         notebook = folder.parent / f"{path.stem}.ipynb"
+        if path.name.startswith(".") or not is_copy_of(path, notebook.name):
+            continue  # a half-written temp file of a running export, someone else's file
         if notebook.stem not in expected:
             expected[notebook.stem] = _copy_names(notebook, options)
         names = expected[notebook.stem]
