@@ -1,19 +1,87 @@
 """Review copies and nbdime as a reviewer sees them: in a real browser (Debian's chromium)."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-import nbformat
+import pytest
 
 from browser import browser_page  # noqa: F401  (pytest fixture)
-from hooks_fixtures import python_notebook, write_notebook
+from hooks_fixtures import interactive_outputs_notebook, python_notebook, wait_for, write_notebook
 from pyshim_hooks.exporter import ExportOptions, export_notebook
 
+VENV_BIN = Path(sys.executable).parent
 
-def test_html_copy_renders_code_and_output_in_a_browser(tmp_path: Path, browser_page):
-    notebook = write_notebook(tmp_path / "report.ipynb", python_notebook("total = 6 * 7", "forty-two"))
+
+def test_html_copy_renders_code_output_and_placeholders_in_a_browser(tmp_path: Path, browser_page):
+    notebook = write_notebook(tmp_path / "report.ipynb", interactive_outputs_notebook())
     export_notebook(notebook, ExportOptions())
     browser_page.goto((tmp_path / "_review" / "report.html").as_uri())
-    browser_page.get_by_text("forty-two").wait_for()
-    assert "total = 6 * 7" in browser_page.inner_text("main")
+    browser_page.get_by_text("hello from output").wait_for()
     assert browser_page.title() == "report"
+    shown = browser_page.inner_text("main")
+    assert "fig.show()" in shown
+    # Where an output was removed, the reader sees which one.
+    for what in ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json",
+                 "<iframe> in text/html"):
+        assert f"[interactive output removed: {what}]" in shown
+    assert browser_page.locator("iframe").count() == 0
+
+
+def two_versions() -> tuple[dict, dict]:
+    """The same notebook before and after an edit of its code cell (same cell ids)."""
+    before = python_notebook("total = 1 + 1", "two")
+    after = python_notebook("total = 40 + 2", "forty-two")
+    for cell_before, cell_after in zip(before["cells"], after["cells"]):
+        cell_after["id"] = cell_before["id"]
+    return before, after
+
+
+def git(repo: Path, *args: str) -> None:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("versions", ["two files", "two git revisions"])
+def test_nbdiff_web_shows_the_changed_cell(tmp_path: Path, browser_page, versions):
+    before, after = two_versions()
+    if versions == "two files":
+        write_notebook(tmp_path / "base.ipynb", before)
+        write_notebook(tmp_path / "nb.ipynb", after)
+        targets = ["base.ipynb", "nb.ipynb"]
+    else:  # as in the README: `nbdiff-web main HEAD -- notebooks/model.ipynb`
+        git(tmp_path, "init", "-q")
+        for version, message in ((before, "before"), (after, "after")):
+            write_notebook(tmp_path / "nb.ipynb", version)
+            git(tmp_path, "add", "nb.ipynb")
+            git(tmp_path, "commit", "-q", "-m", message)
+        targets = ["HEAD~1", "HEAD", "--", "nb.ipynb"]
+    log = tmp_path / "nbdiff-web.log"
+    with open(log, "wb") as out:
+        # 127.0.0.1 and a random port; "disabled" is no browser, so nothing opens on its own.
+        server = subprocess.Popen(
+            [str(VENV_BIN / "nbdiff-web"), "--ip", "127.0.0.1", "--port", "0",
+             "--browser", "disabled", *targets],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = wait_for(lambda: _url_in(log, server), 60, "nbdiff-web's URL in its log")
+        browser_page.goto(url)
+        changed = browser_page.locator(".jp-Cell-diff.jp-Diff-twoway")
+        changed.wait_for()
+        text = changed.inner_text()
+        assert "total = 1 + 1" in text and "total = 40 + 2" in text
+        assert "Output deleted" in text and "two" in text and "forty-two" in text
+        assert browser_page.locator(".jp-Cell-diff.jp-Diff-unchanged").is_hidden()  # the markdown
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def _url_in(log: Path, server: subprocess.Popen) -> str | None:
+    text = log.read_text(errors="replace")
+    if server.poll() is not None:
+        raise AssertionError(f"nbdiff-web exited with {server.returncode}:\n{text}")
+    found = re.search(r"URL: (http://127\.0\.0\.1:\d+/\S+)", text)
+    return found.group(1) if found else None
