@@ -37,6 +37,11 @@ ATTRIBUTES_MARKER = "# pyshim: nbdime drivers for notebooks (remove with `pyshim
 ATTRIBUTES_LINE = f"*.ipynb\tdiff={DRIVER}\tmerge={DRIVER}"
 MERGE_DRIVER_NAME = "jupyter notebook merge driver"
 TOOL = "nbdime"  # `git difftool --tool nbdime`, `git mergetool --tool nbdime`
+# git gives a path's diff driver precedence over the external diff that `git difftool`
+# asks for (GIT_EXTERNAL_DIFF), so with nbdime's driver alone `git difftool --tool nbdime`
+# only prints the terminal diff (nbdime issues #147, #451). The driver steps aside when an
+# external diff was asked for; git runs the command with the shell and appends "$@".
+DEFER_TO_DIFFTOOL = '[ -n "$GIT_EXTERNAL_DIFF" ] && exec "$GIT_EXTERNAL_DIFF" "$@"; '
 DIFFTOOL_ARGS = 'diff "$LOCAL" "$REMOTE" "$BASE"'
 MERGETOOL_ARGS = 'merge "$BASE" "$LOCAL" "$REMOTE" "$MERGED"'
 # Recognise our values whatever folder the driver script was found in.
@@ -133,7 +138,7 @@ def _server_config_enabled(prefix: Path) -> bool:
 def _install_git_drivers(repo: Path, prefix: Path) -> list[str]:
     changes: list[str] = []
     wanted = {
-        f"diff.{DRIVER}.command": f"{_script(prefix, 'git-nbdiffdriver')} diff",
+        f"diff.{DRIVER}.command": f"{DEFER_TO_DIFFTOOL}exec {_script(prefix, 'git-nbdiffdriver')} diff",
         f"merge.{DRIVER}.driver": f"{_script(prefix, 'git-nbmergedriver')} merge %O %A %B %L %P",
         f"merge.{DRIVER}.name": MERGE_DRIVER_NAME,
         f"difftool.{TOOL}.cmd": f"{_script(prefix, 'git-nbdifftool')} {DIFFTOOL_ARGS}",

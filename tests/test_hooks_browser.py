@@ -1,6 +1,7 @@
 """Review copies and nbdime as a reviewer sees them: in a real browser (Debian's chromium)."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -85,3 +86,43 @@ def _url_in(log: Path, server: subprocess.Popen) -> str | None:
         raise AssertionError(f"nbdiff-web exited with {server.returncode}:\n{text}")
     found = re.search(r"URL: (http://127\.0\.0\.1:\d+/\S+)", text)
     return found.group(1) if found else None
+
+
+def test_git_difftool_nbdime_as_install_configures_it(tmp_path: Path, browser_page):
+    """`git difftool --tool nbdime` (set up by install) serves the diff; "Close tool" ends it."""
+    from pyshim_hooks.install import install
+
+    before, after = two_versions()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write_notebook(repo / "nb.ipynb", before)
+    git(repo, "add", "nb.ipynb")
+    git(repo, "commit", "-q", "-m", "before")
+    write_notebook(repo / "nb.ipynb", after)
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "GIT_CONFIG_NOSYSTEM": "1"}
+    env.pop("GIT_CONFIG_GLOBAL", None)
+    install(prefix=tmp_path / "prefix", repo=repo)
+    # nbdime opens the page with Python's webbrowser, which runs $BROWSER: record the URL.
+    opened = tmp_path / "opened-url"
+    recorder = tmp_path / "record-url"
+    recorder.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    recorder.chmod(0o755)
+    env["BROWSER"] = str(recorder)
+    tool = subprocess.Popen(["git", "-C", str(repo), "difftool", "-y", "--tool", "nbdime", "--", "nb.ipynb"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = wait_for(lambda: opened.exists() and opened.read_text(), 60, "the difftool's URL")
+        assert url.startswith("http://127.0.0.1:")
+        browser_page.goto(url)
+        changed = browser_page.locator(".jp-Cell-diff.jp-Diff-twoway")
+        changed.wait_for()
+        assert "total = 1 + 1" in changed.inner_text() and "total = 40 + 2" in changed.inner_text()
+        browser_page.get_by_role("button", name="Close tool").click()
+        assert tool.wait(timeout=30) == 0, tool.stdout.read().decode(errors="replace")
+    finally:
+        if tool.poll() is None:
+            tool.terminate()
+            tool.wait(timeout=15)
+        tool.stdout.close()
