@@ -45,20 +45,21 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
 
 
-@pytest.mark.parametrize("versions", ["two files", "two git revisions"])
+@pytest.mark.parametrize("versions", ["two files", "two git revisions", "uncommitted changes"])
 def test_nbdiff_web_shows_the_changed_cell(tmp_path: Path, browser_page, versions):
     before, after = two_versions()
     if versions == "two files":
         write_notebook(tmp_path / "base.ipynb", before)
         write_notebook(tmp_path / "nb.ipynb", after)
         targets = ["base.ipynb", "nb.ipynb"]
-    else:  # as in the README: `nbdiff-web main HEAD -- notebooks/model.ipynb`
+    else:  # as in the README: `nbdiff-web main HEAD -- notebooks/model.ipynb`, `nbdiff-web`
         git(tmp_path, "init", "-q")
         for version, message in ((before, "before"), (after, "after")):
             write_notebook(tmp_path / "nb.ipynb", version)
-            git(tmp_path, "add", "nb.ipynb")
-            git(tmp_path, "commit", "-q", "-m", message)
-        targets = ["HEAD~1", "HEAD", "--", "nb.ipynb"]
+            if versions == "two git revisions" or message == "before":
+                git(tmp_path, "add", "nb.ipynb")
+                git(tmp_path, "commit", "-q", "-m", message)
+        targets = ["HEAD~1", "HEAD", "--", "nb.ipynb"] if versions == "two git revisions" else []
     log = tmp_path / "nbdiff-web.log"
     with open(log, "wb") as out:
         # 127.0.0.1 and a random port; "disabled" is no browser, so nothing opens on its own.

@@ -104,21 +104,21 @@ def _check_mlflow() -> Check:
     return Check("MLflow tracking URI", True, uri)
 
 
-def _check_hooks(prefix: Path) -> list[Check]:
+def _check_hooks(prefix: Path, repo: Path = paths.REPO_ROOT) -> list[Check]:
     from pyshim_hooks import install as hooks_install
 
-    state = hooks_install.status(prefix, paths.REPO_ROOT)
+    state = hooks_install.status(prefix, repo)
     ok = state["jupyter_server_extension"]
     hook = Check("save hook", ok, "review copies on save: " + ("enabled" if ok else "disabled"),
                  "" if ok else "run `pyshim install`")
     if not state["git_repository"]:
-        return [hook, Check("nbdime for git", True, f"{paths.REPO_ROOT} is not a git repository")]
+        return [hook, Check("nbdime for git", True, f"{repo} is not a git repository")]
     tools = {"git diff": "nbdime_git_diff", "git merge": "nbdime_git_merge",
              "git difftool --tool nbdime": "nbdime_difftool", "git mergetool --tool nbdime": "nbdime_mergetool"}
     missing = [name for name, key in tools.items() if not state[key]]
     detail = ", ".join(f"{name}: {'no' if name in missing else 'yes'}" for name in tools)
     # Optional for running notebooks, so never a failure; the fix says how to get it.
-    return [hook, Check("nbdime for git", True, f"{detail} (in {paths.REPO_ROOT})",
+    return [hook, Check("nbdime for git", True, f"{detail} (in {repo})",
                         "run `pyshim install` to use nbdime for " + ", ".join(missing) if missing else "")]
 
 
