@@ -11,7 +11,10 @@ jupytext writes percent scripts for 30+ languages, comments magics (``# %run x.p
   languages it knows; other cell magics are named in ``custom_cell_magics``, which also
   goes into the file's jupytext header so that `jupytext --to ipynb` restores them;
 * cells of an unknown type as commented raw text with a note;
-* a Markdown copy when jupytext has no script format for the language.
+* a Markdown copy when jupytext has no script format for the language;
+* in Scala and Java copies, comments that the compiler's unicode-escape pass would break
+  (``C:\\users`` in a markdown cell, ``"\\u000a"`` in a Python cell) get one more
+  backslash: those compilers read ``\\uXXXX`` even inside comments.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ HOST_CODE_MAGICS = {
     "scala": {"dataframe", "truncation", "showtypes", "showoutput"},
 }
 _MAGIC_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+# Languages whose compilers turn \uXXXX into a character before reading comments.
+_UNICODE_ESCAPING = {".scala", ".java"}
+_BACKSLASH_U = re.compile(r"(\\+)(u+)([0-9A-Fa-f]{0,4})")
 _NO_METADATA = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
 
 
@@ -49,6 +55,8 @@ def render_script(nb: Any, notebook) -> tuple[str, str]:
     if magics:
         fmt["custom_cell_magics"] = magics
     text = jupytext.writes(light, fmt=fmt)
+    if extension in _UNICODE_ESCAPING:
+        text = _defuse_unicode_escapes(text, _comment(extension))
     return notebook.stem + extension, _with_header(text, _comment(extension), notebook.name)
 
 
@@ -117,6 +125,24 @@ def _comment(extension: str) -> str:
     from jupytext.languages import _SCRIPT_EXTENSIONS  # the comment marker of each script type
 
     return _SCRIPT_EXTENSIONS.get(extension, {}).get("comment", "#")
+
+
+def _defuse_unicode_escapes(text: str, comment: str) -> str:
+    """Comment lines without the escapes that would break the file: a malformed one
+    (``\\users``) is an error, and ``\\u000a``/``\\u000d`` end the comment early. An odd
+    run of backslashes starts an escape; one more backslash makes it plain text. Code
+    lines stay as written: the kernel's compiler reads them the same way."""
+
+    def defuse(match: re.Match) -> str:
+        backslashes, _, digits = match.groups()
+        if len(backslashes) % 2 and (len(digits) < 4 or digits.lower() in ("000a", "000d")):
+            return "\\" + match.group(0)
+        return match.group(0)
+
+    return "".join(
+        _BACKSLASH_U.sub(defuse, line) if line.lstrip().startswith(comment) else line
+        for line in text.splitlines(keepends=True)
+    )
 
 
 def _with_header(text: str, comment: str, name: str) -> str:

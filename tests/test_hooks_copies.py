@@ -164,3 +164,23 @@ def test_a_scala_language_cell_is_not_mistaken_for_a_foreign_one(tmp_path):
     export_notebook(notebook, ExportOptions())
     # No foreign cell magics: no jupytext header, our line comes first.
     assert (tmp_path / "_review" / "plain.scala").read_text().startswith("// Review copy of plain.ipynb")
+
+
+def test_unicode_escapes_in_comments_cannot_break_a_scala_copy(tmp_path):
+    """scalac 2.12 reads \\uXXXX even in comments: a malformed one, or a line break, in a
+    commented cell would break the file. The copy adds one backslash there, nowhere else."""
+    nb = toree_notebook()
+    nb["cells"] = [nb["cells"][0], {"cell_type": "code", "id": "py", "metadata": {}, "outputs": [],
+                                    "execution_count": None,
+                                    "source": '%%python\nprint("line\\u000aend", r"C:\\users")'},
+                   {"cell_type": "code", "id": "scala", "metadata": {}, "outputs": [],
+                    "execution_count": None, "source": 'val e = "caf\\u00e9"'}]
+    notebook = write_notebook(tmp_path / "escapes.ipynb", nb)
+    export_notebook(notebook, ExportOptions())
+    script = tmp_path / "_review" / "escapes.scala"
+    text = script.read_text()
+    assert '// print("line\\\\u000aend", r"C:\\\\users")' in text
+    assert "Data in `C:\\\\users\\spark`" in text
+    assert 'val e = "caf\\u00e9"' in text  # code is the kernel's business, as written
+    result = scalac_parse(script, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
