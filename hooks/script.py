@@ -19,6 +19,7 @@ jupytext writes percent scripts for 30+ languages, comments magics (``# %run x.p
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -54,7 +55,7 @@ def render_script(nb: Any, notebook) -> tuple[str, str]:
     magics = light.metadata["jupytext"].get("custom_cell_magics")
     if magics:
         fmt["custom_cell_magics"] = magics
-    text = jupytext.writes(light, fmt=fmt)
+    text = _keep_own_language_magics(jupytext.writes(light, fmt=fmt), _comment(extension), language)
     if extension in _UNICODE_ESCAPING:
         text = _defuse_unicode_escapes(text, _comment(extension))
     return notebook.stem + extension, _with_header(text, _comment(extension), notebook.name)
@@ -125,6 +126,24 @@ def _comment(extension: str) -> str:
     from jupytext.languages import _SCRIPT_EXTENSIONS  # the comment marker of each script type
 
     return _SCRIPT_EXTENSIONS.get(extension, {}).get("comment", "#")
+
+
+def _keep_own_language_magics(text: str, comment: str, language: str) -> str:
+    """A ``%%scala`` cell in a Scala notebook (``%%python`` in Python) as a commented magic.
+
+    jupytext marks it ``// %% language="scala"`` and, reading the file back, drops the
+    magic because it names the notebook's own language; written as a plain marker and a
+    commented magic line, it comes back whole.
+    """
+    marker = re.compile(
+        rf'^{re.escape(comment)} %%(?: magic_args=(?P<args>"(?:[^"\\]|\\.)*"))? '
+        rf'language="{re.escape(language)}"$', re.MULTILINE)
+
+    def as_magic(match: re.Match) -> str:
+        args = f" {json.loads(match['args'])}" if match["args"] else ""
+        return f"{comment} %%\n{comment} %%{language}{args}"
+
+    return marker.sub(as_magic, text)
 
 
 def _defuse_unicode_escapes(text: str, comment: str) -> str:
