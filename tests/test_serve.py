@@ -166,8 +166,10 @@ def test_rest_predictions_equal_the_batch_predictions(scored_in_scala, demo_env,
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
+        # its own process group, as a command in a terminal: Ctrl-C goes to the whole group
         proc = subprocess.Popen(SERVE, env=bare_env(**demo_env, PYSHIM_SERVE_PORT=str(port)),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     started: list[tuple[int, str]] = []
     try:
         ready = wait_for_line(log, proc, r"answers at (http://127\.0\.0\.1:\d+)/invocations .*\n  (curl .*)\n")
@@ -196,7 +198,7 @@ def test_rest_predictions_equal_the_batch_predictions(scored_in_scala, demo_env,
             assert {post(url, columns, split["data"])[0]} == batch[0], doc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
         code = proc.wait(timeout=60)
     assert code == 0, log.read_text()
     assert "pyshim serve: stopping" in log.read_text()
