@@ -36,7 +36,7 @@ def _hand_sql(uri: str) -> str:
     import mlflow.sklearn
 
     model = mlflow.sklearn.load_model(uri)
-    terms = " + ".join(f"{w!r}D * {c}" for w, c in zip(model.coef_, "abc"))
+    terms = " + ".join(f"{float(w)!r}D * {c}" for w, c in zip(model.coef_, "abc"))
     return f"{terms} + {float(model.intercept_)!r}D"
 
 
