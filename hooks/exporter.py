@@ -1,9 +1,12 @@
 """Pure export functions: notebook on disk -> review copies in its review folder.
 
 Nothing here knows about jupyter_server or threads; the save hook (through the
-worker) and `pyshim export` both call :func:`export_notebook` or
-:func:`stale_copies`. nbformat and nbconvert are imported lazily, the first time
-a notebook is rendered, so importing pyshim_hooks stays cheap.
+worker: :func:`sync_copies`, which also removes the copies of a notebook renamed or
+deleted) and `pyshim export` (:func:`export_notebook`, :func:`stale_copies`,
+:func:`orphan_copies`) call it. Reading is in reading.py, the script copy in
+script.py, the HTML copy's preparation in sanitize.py. nbformat, jupytext and
+nbconvert are imported lazily, the first time a notebook is rendered, so
+importing pyshim_hooks stays cheap.
 """
 
 from __future__ import annotations
@@ -235,14 +238,15 @@ def is_copy_of(path: Path, notebook_name: str) -> bool:
 
 
 def orphan_copies(folder: Path, options: ExportOptions) -> list[Path]:
-    """Files in the review folder ``folder`` that no export of a notebook beside it writes:
-    copies of notebooks renamed or deleted outside Jupyter, or of an older language."""
+    """Copies in the review folder ``folder`` that no export of a notebook beside it writes:
+    copies of notebooks renamed or deleted outside Jupyter, or of an older language.
+    Only files that are our copies count (see :func:`is_copy_of`), never anyone else's."""
     expected: dict[str, set[str] | None] = {}
     orphans = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # a half-written temp file of a running export, a user's subfolder
         notebook = folder.parent / f"{path.stem}.ipynb"
+        if path.name.startswith(".") or not is_copy_of(path, notebook.name):
+            continue  # a half-written temp file of a running export, someone else's file
         if notebook.stem not in expected:
             expected[notebook.stem] = _copy_names(notebook, options)
         names = expected[notebook.stem]

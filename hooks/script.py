@@ -11,11 +11,15 @@ jupytext writes percent scripts for 30+ languages, comments magics (``# %run x.p
   languages it knows; other cell magics are named in ``custom_cell_magics``, which also
   goes into the file's jupytext header so that `jupytext --to ipynb` restores them;
 * cells of an unknown type as commented raw text with a note;
-* a Markdown copy when jupytext has no script format for the language.
+* a Markdown copy when jupytext has no script format for the language;
+* in Scala and Java copies, comments that the compiler's unicode-escape pass would break
+  (``C:\\users`` in a markdown cell, ``"\\u000a"`` in a Python cell) get one more
+  backslash: those compilers read ``\\uXXXX`` even inside comments.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -30,6 +34,9 @@ HOST_CODE_MAGICS = {
     "scala": {"dataframe", "truncation", "showtypes", "showoutput"},
 }
 _MAGIC_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+# Languages whose compilers turn \uXXXX into a character before reading comments.
+_UNICODE_ESCAPING = {".scala", ".java"}
+_BACKSLASH_U = re.compile(r"(\\+)(u+)([0-9A-Fa-f]{0,4})")
 _NO_METADATA = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
 
 
@@ -48,7 +55,9 @@ def render_script(nb: Any, notebook) -> tuple[str, str]:
     magics = light.metadata["jupytext"].get("custom_cell_magics")
     if magics:
         fmt["custom_cell_magics"] = magics
-    text = jupytext.writes(light, fmt=fmt)
+    text = _keep_own_language_magics(jupytext.writes(light, fmt=fmt), _comment(extension), language)
+    if extension in _UNICODE_ESCAPING:
+        text = _defuse_unicode_escapes(text, _comment(extension))
     return notebook.stem + extension, _with_header(text, _comment(extension), notebook.name)
 
 
@@ -117,6 +126,42 @@ def _comment(extension: str) -> str:
     from jupytext.languages import _SCRIPT_EXTENSIONS  # the comment marker of each script type
 
     return _SCRIPT_EXTENSIONS.get(extension, {}).get("comment", "#")
+
+
+def _keep_own_language_magics(text: str, comment: str, language: str) -> str:
+    """A ``%%scala`` cell in a Scala notebook (``%%python`` in Python) as a commented magic.
+
+    jupytext marks it ``// %% language="scala"`` and, reading the file back, drops the
+    magic because it names the notebook's own language; written as a plain marker and a
+    commented magic line, it comes back whole.
+    """
+    marker = re.compile(
+        rf'^{re.escape(comment)} %%(?: magic_args=(?P<args>"(?:[^"\\]|\\.)*"))? '
+        rf'language="{re.escape(language)}"$', re.MULTILINE)
+
+    def as_magic(match: re.Match) -> str:
+        args = f" {json.loads(match['args'])}" if match["args"] else ""
+        return f"{comment} %%\n{comment} %%{language}{args}"
+
+    return marker.sub(as_magic, text)
+
+
+def _defuse_unicode_escapes(text: str, comment: str) -> str:
+    """Comment lines without the escapes that would break the file: a malformed one
+    (``\\users``) is an error, and ``\\u000a``/``\\u000d`` end the comment early. An odd
+    run of backslashes starts an escape; one more backslash makes it plain text. Code
+    lines stay as written: the kernel's compiler reads them the same way."""
+
+    def defuse(match: re.Match) -> str:
+        backslashes, _, digits = match.groups()
+        if len(backslashes) % 2 and (len(digits) < 4 or digits.lower() in ("000a", "000d")):
+            return "\\" + match.group(0)
+        return match.group(0)
+
+    return "".join(
+        _BACKSLASH_U.sub(defuse, line) if line.lstrip().startswith(comment) else line
+        for line in text.splitlines(keepends=True)
+    )
 
 
 def _with_header(text: str, comment: str, name: str) -> str:

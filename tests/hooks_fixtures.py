@@ -270,7 +270,9 @@ def toree_notebook() -> dict:
     """A Toree Scala notebook with line magics and cells in SQL and Python."""
     nb = new_notebook(metadata=SCALA_META)
     nb.cells += [
-        new_markdown_cell("# Scoring\nModels from *MLflow*, called from Scala."),
+        # A Windows path: Scala 2.12 reads "\\u" as a unicode escape, even in a comment.
+        new_markdown_cell("# Scoring\nModels from *MLflow*, called from Scala. "
+                          "Data in `C:\\users\\spark`."),
         new_code_cell("%AddDeps org.apache.commons commons-math3 3.6.1 --transitive\n"
                       "%load setup\nimport org.apache.spark.sql.functions._", execution_count=1),
         new_code_cell('val df = spark.range(10).toDF("n")\ndf.createOrReplaceTempView("numbers")',

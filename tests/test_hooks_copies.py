@@ -164,3 +164,45 @@ def test_a_scala_language_cell_is_not_mistaken_for_a_foreign_one(tmp_path):
     export_notebook(notebook, ExportOptions())
     # No foreign cell magics: no jupytext header, our line comes first.
     assert (tmp_path / "_review" / "plain.scala").read_text().startswith("// Review copy of plain.ipynb")
+
+
+def test_unicode_escapes_in_comments_cannot_break_a_scala_copy(tmp_path):
+    """scalac 2.12 reads \\uXXXX even in comments: a malformed one, or a line break, in a
+    commented cell would break the file. The copy adds one backslash there, nowhere else."""
+    nb = toree_notebook()
+    nb["cells"] = [nb["cells"][0], {"cell_type": "code", "id": "py", "metadata": {}, "outputs": [],
+                                    "execution_count": None,
+                                    "source": '%%python\nprint("line\\u000aend", r"C:\\users")'},
+                   {"cell_type": "code", "id": "scala", "metadata": {}, "outputs": [],
+                    "execution_count": None, "source": 'val e = "caf\\u00e9"'}]
+    notebook = write_notebook(tmp_path / "escapes.ipynb", nb)
+    export_notebook(notebook, ExportOptions())
+    script = tmp_path / "_review" / "escapes.scala"
+    text = script.read_text()
+    assert '// print("line\\\\u000aend", r"C:\\\\users")' in text
+    assert "Data in `C:\\\\users\\spark`" in text
+    assert 'val e = "caf\\u00e9"' in text  # code is the kernel's business, as written
+    result = scalac_parse(script, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("make", "cells"), [
+    (toree_notebook, ["%%scala\nval y = 2", '%%scala -x "q"\nval z = 3']),
+    (python_notebook, ["%%python\nx = 1", "%%python3\nx = 2"]),
+])
+def test_a_cell_magic_naming_the_notebooks_own_language_round_trips(tmp_path, make, cells):
+    """jupytext drops such a magic when it reads its own file back; the copy keeps it."""
+    nb = make()
+    nb["cells"] = [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
+                    "execution_count": None, "source": source} for i, source in enumerate(cells)]
+    notebook = write_notebook(tmp_path / "own.ipynb", nb)
+    export_notebook(notebook, ExportOptions())
+    script = next((tmp_path / "_review").glob("own.[ps]*"))
+    subprocess.run([str(VENV_BIN / "jupytext"), "--quiet", "--to", "ipynb", "-o", str(tmp_path / "back.ipynb"),
+                    str(script)], check=True, capture_output=True, timeout=120)
+    back = nbformat.read(tmp_path / "back.ipynb", as_version=4)
+    assert code_sources(back)[1:] == cells  # after the header line's cell
+    if script.suffix == ".py":
+        compile(script.read_text(), str(script), "exec")
+    else:
+        assert scalac_parse(script, tmp_path).returncode == 0

@@ -244,3 +244,20 @@ def test_files_and_review_folder_notebooks_are_not_exported(server):
     wait_for(lambda: (folder / "_review" / "nb.html").exists(), what="copies of nb")
     assert not (folder / "_review" / "_review").exists()
     assert not (folder / "_review" / "notes.py").exists()
+
+
+def test_a_file_that_is_not_a_notebook_gives_one_log_line(server):
+    folder = server.mkdir("notanotebook")
+    body = {"type": "file", "format": "text", "content": "{ this is not json"}
+    assert_saved(server.session.put(f"{server.url}/api/contents/notanotebook/draft.txt",
+                                    json=body, timeout=30))
+    response = server.session.patch(f"{server.url}/api/contents/notanotebook/draft.txt",
+                                    json={"path": "notanotebook/broken.ipynb"}, timeout=30)
+    assert response.status_code == 200, response.text
+    path = str(folder / "broken.ipynb")
+    line = wait_for(lambda: next((l for l in server.log().splitlines() if path in l), None),
+                    what="the log line naming the file")
+    assert "not a readable notebook" in line
+    lines = [l for l in server.log().splitlines() if path in l]
+    assert len(lines) == 1, lines
+    assert not (folder / "_review").exists()

@@ -312,3 +312,15 @@ def test_install_writes_the_documented_server_config(tmp_path):
     assert install(tmp_path, None) == []
     assert uninstall(tmp_path, None) and not path.exists()
     assert uninstall(tmp_path, None) == []
+
+
+def test_a_language_without_a_script_format_gets_a_markdown_copy(tmp_path):
+    nb = python_notebook("DISPLAY 'HI'.")
+    nb["metadata"] = {"kernelspec": {"name": "cobol", "language": "cobol", "display_name": "COBOL"},
+                      "language_info": {"name": "cobol"}}
+    notebook = write_notebook(tmp_path / "legacy.ipynb", nb)
+    assert sorted(p.name for p in export_notebook(notebook, ExportOptions())) == ["legacy.html", "legacy.md"]
+    text = (tmp_path / "_review" / "legacy.md").read_text()
+    assert text.startswith("<!-- Review copy of legacy.ipynb, written by pyshim_hooks.")
+    assert "```cobol\nDISPLAY 'HI'.\n```" in text
+    assert stale_copies(notebook, ExportOptions()) == []
