@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--no-idle", action="store_true",
                         help="skip the queries after a pause of more than a minute (about 3 minutes)")
+    parser.add_argument("--native-main-only", action="store_true",
+                        help="native: only the ElasticNet comparison, no per-kind rows or forest sweep (saves about 5 minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (kernel logs, py-spy output)")
     parser.add_argument("--no-readme", action="store_true", help="do not update the results block of the READMEs")
     args = parser.parse_args(argv)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             if "growth" in args.chosen and "throughput" not in results["errors"]:
                 targets += _step(results, "growth", lambda: _growth(kernel, conf))
             if "native" in args.chosen:
-                targets += _step(results, "native", lambda: _native(kernel, uri, conf, args.quick))
+                targets += _step(results, "native", lambda: _native(kernel, uri, conf, args.quick or args.native_main_only))
             kernel.close()
             kernel = None
         if "savehook" in args.chosen:
@@ -180,10 +182,10 @@ def _savehook(root: Path, conf: dict):
     return result, savehook.targets(result)
 
 
-def _native(kernel, uri: str, conf: dict, quick: bool):
+def _native(kernel, uri: str, conf: dict, main_only: bool):
     import native
 
-    result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=not quick)
+    result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=not main_only)
     return result, native.targets(result)
 
 
