@@ -5,7 +5,8 @@ import java.util.concurrent.ConcurrentHashMap
 import scala.collection.JavaConverters._
 
 import org.apache.spark.sql.SparkSession
-import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, GetStructField}
+import org.apache.spark.sql.catalyst.FunctionIdentifier
+import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, ExpressionInfo, GetStructField}
 import org.apache.spark.sql.execution.python.UserDefinedPythonFunction
 import org.apache.spark.sql.types._
 
@@ -16,6 +17,30 @@ final case class InputSpec(name: String, dataType: Option[DataType]) {
 
 final class ModelFunction(val name: String, val udf: UserDefinedPythonFunction,
                           val inputs: Seq[InputSpec], val positional: Boolean)
+
+/**
+ * What DESCRIBE FUNCTION [EXTENDED] shows of a model function, in Spark's own metadata
+ * (ExpressionInfo). Fields (all strings; missing ones are left out): model_uri, resolved
+ * ("version 3, run ab12"), result_type (DDL), runs ("Python workers" or "native Spark SQL").
+ * The registration time is added here.
+ */
+object Describe {
+  def info(name: String, inputs: Seq[InputSpec], about: Map[String, String]): ExpressionInfo = {
+    val args = inputs.map(_.describe).mkString(", ")
+    val model = about.get("model_uri").map(u => s"MLflow model $u" + about.get("resolved").map(r => s" ($r)").getOrElse(""))
+    val usage = s"_FUNC_($args) - ${model.getOrElse("a model function")}" +
+      about.get("result_type").map(t => s"; returns $t").getOrElse("") + "."
+    val arguments = if (inputs.isEmpty) "" else
+      inputs.map(i => s"      * ${i.name} - ${i.dataType.map(_.simpleString).getOrElse("any (positional)")}")
+        .mkString("\n    Arguments:\n", "\n", "\n")
+    val facts = Seq("model" -> about.get("model_uri"), "resolved" -> about.get("resolved"),
+      "result" -> about.get("result_type"), "runs in" -> about.get("runs"),
+      "registered" -> Some(java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString))
+      .collect { case (k, Some(v)) => s"$k: $v" }
+    val note = facts.mkString("\n    ", "\n      ", "\n  ")
+    new ExpressionInfo(classOf[ModelFunction].getName, null, name, usage, arguments, "", note, "", "", "", "python_udf")
+  }
+}
 
 /**
  * Model functions live in Spark's function registry with a builder of ours, so a call is
@@ -30,13 +55,20 @@ object Functions {
   /** Called from Python. Returns true when the name was already a model function. */
   def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
                inputNames: java.util.List[String], inputTypes: java.util.List[String],
-               positional: Boolean): Boolean = {
+               positional: Boolean): Boolean =
+    register(spark, name, udf, inputNames, inputTypes, positional, new java.util.HashMap[String, String]())
+
+  /** The same, with what DESCRIBE FUNCTION shows (see Describe for the fields of `about`). */
+  def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
+               inputNames: java.util.List[String], inputTypes: java.util.List[String],
+               positional: Boolean, about: java.util.Map[String, String]): Boolean = {
     val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) =>
       InputSpec(n, if (t == null || t.isEmpty) None else Some(DataType.fromDDL(t)))
-    }
+    }.toSeq
     val replaced = current.containsKey(name)
-    current.put(name, new ModelFunction(name, udf, specs.toSeq, positional))
-    spark.sessionState.functionRegistry.createOrReplaceTempFunction(name, args => build(name, args), "python_udf")
+    current.put(name, new ModelFunction(name, udf, specs, positional))
+    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+      Describe.info(name, specs, about.asScala.toMap), (args: Seq[Expression]) => build(name, args))
     replaced
   }
 

@@ -133,7 +133,8 @@ object Sidecar {
       gateway.start(true)
       Interrupts.install()
       // A model call from Scala SQL also revives a dead sidecar (its UDFs need it alive).
-      Functions.beforeCall = () => ensure(Bridge.sparkSession()).foreach(line => Console.out.println(line))
+      // Its notice goes to the running cell also from a %%sql future or a py4j thread.
+      Functions.beforeCall = () => ensure(Bridge.sparkSession()).foreach(CellOutput.noticeLine)
       Runtime.getRuntime.addShutdownHook(new Thread(() => stop()))
     }
     secretValue
