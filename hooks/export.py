@@ -1,11 +1,13 @@
-"""`pyshim export [--check] [PATH...]`: write or verify review copies on demand.
+"""`pyshim export [--check | --prune] [PATH...]`: write or verify review copies on demand.
 
 For CI and pre-commit: export every notebook given or found (recursing into
 folders), whether or not its folder has the save marker, because asking is
 explicit. With ``--check`` nothing is written; the exit code says whether the
-copies on disk match what an export would write now.
+copies on disk match what an export would write now, and that no review folder
+holds orphan copies (of a notebook renamed or deleted outside Jupyter); ``--prune``
+exports and removes those orphans.
 
-Exit codes: 0 ok, 1 stale copies (with --check), 2 bad input (missing path,
+Exit codes: 0 ok, 1 stale or orphan copies (with --check), 2 bad input (missing path,
 not a notebook, unreadable notebook).
 """
 
@@ -18,7 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ExportError
-from .exporter import CHECKPOINT_DIR, ExportOptions, export_notebook, stale_copies
+from .exporter import (
+    CHECKPOINT_DIR,
+    ExportOptions,
+    export_notebook,
+    orphan_copies,
+    review_folder,
+    stale_copies,
+)
 
 EXIT_OK, EXIT_STALE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -42,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"pyshim export: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    folders = _review_folders(args.paths or [Path.cwd()], notebooks, options)
     if args.check:
-        return _check(notebooks, options)
-    return _export(notebooks, options)
+        return _check(notebooks, folders, options)
+    exit_code = _export(notebooks, options)
+    if args.prune:
+        _prune(folders, options)
+    return exit_code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,10 +68,16 @@ def _parser() -> argparse.ArgumentParser:
             "notebook) of the given notebooks, or of every notebook under the given folders."
         ),
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 and list the copies that are missing or out of date",
+        help="write nothing; exit 1 and list the copies that are missing, out of date or orphans",
+    )
+    mode.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove orphan copies (of notebooks renamed or deleted outside Jupyter)",
     )
     parser.add_argument(
         "paths",
@@ -83,7 +102,24 @@ def _notebooks_to_export(paths: list[Path], options: ExportOptions) -> Iterator[
             yield path
 
 
+def _review_folders(paths: list[Path], notebooks: list[Path], options: ExportOptions) -> list[Path]:
+    """Review folders to check for orphans: below the folders given, beside the notebooks."""
+    found = {review_folder(notebook, options) for notebook in notebooks}
+    for path in paths:
+        if path.is_dir():
+            found.update(Path(root) / options.review_dir for root, _ in _walk(path, options))
+    return sorted(folder for folder in found if folder.is_dir() and not folder.is_symlink())
+
+
 def _find_notebooks(folder: Path, options: ExportOptions) -> Iterator[Path]:
+    for root, files in _walk(folder, options):
+        for name in files:
+            if name.endswith(".ipynb"):
+                yield Path(root, name)
+
+
+def _walk(folder: Path, options: ExportOptions) -> Iterator[tuple[str, list[str]]]:
+    """(folder, file names) below ``folder``, skipping what is nobody's review."""
     # _executed: notebooks run by `make demo`, with outputs that change every run.
     skipped = {CHECKPOINT_DIR, options.review_dir, "_executed"}
     for root, dirs, files in os.walk(folder):
@@ -96,9 +132,7 @@ def _find_notebooks(folder: Path, options: ExportOptions) -> Iterator[Path]:
             and not name.startswith(".")
             and not (Path(root, name) / "pyvenv.cfg").exists()
         )
-        for name in files:
-            if name.endswith(".ipynb"):
-                yield Path(root, name)
+        yield root, files
 
 
 def _export(notebooks: list[Path], options: ExportOptions) -> int:
@@ -119,7 +153,7 @@ def _export(notebooks: list[Path], options: ExportOptions) -> int:
     return exit_code
 
 
-def _check(notebooks: list[Path], options: ExportOptions) -> int:
+def _check(notebooks: list[Path], folders: list[Path], options: ExportOptions) -> int:
     stale: list[Path] = []
     exit_code = EXIT_OK
     for notebook in notebooks:
@@ -128,15 +162,35 @@ def _check(notebooks: list[Path], options: ExportOptions) -> int:
         except ExportError as exc:
             print(f"pyshim export: cannot check {exc}", file=sys.stderr)
             exit_code = EXIT_BAD_INPUT
+    orphans = [path for folder in folders for path in orphan_copies(folder, options)]
     for path in stale:
         print(f"stale: {_show(path)}")
+    for path in orphans:
+        print(f"orphan: {_show(path)} (no notebook {path.stem}.ipynb writes it)")
     if stale:
         print(
             f"{len(stale)} review cop{'y is' if len(stale) == 1 else 'ies are'} missing or out "
             "of date; run `pyshim export` on the notebooks above and commit the result"
         )
+    if orphans:
+        print(
+            f"{len(orphans)} orphan review cop{'y' if len(orphans) == 1 else 'ies'}; "
+            "run `pyshim export --prune` to remove them"
+        )
+    if stale or orphans:
         return EXIT_BAD_INPUT if exit_code == EXIT_BAD_INPUT else EXIT_STALE
     return exit_code
+
+
+def _prune(folders: list[Path], options: ExportOptions) -> None:
+    for folder in folders:
+        for path in orphan_copies(folder, options):
+            path.unlink()
+            print(f"removed orphan copy {_show(path)}")
+        try:
+            folder.rmdir()  # only when nothing is left in it
+        except OSError:
+            pass
 
 
 def _show(path: Path) -> str:

@@ -9,7 +9,6 @@ a notebook is rendered, so importing pyshim_hooks stays cheap.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tempfile
 import threading
@@ -19,29 +18,13 @@ from typing import Any
 
 from . import sanitize
 from .errors import ExportError
+from .reading import read_notebook
+from .script import HEADER, render_script, script_name
 
 DEFAULT_REVIEW_DIR = "_review"
 FORMATS = ("script", "html")
 CHECKPOINT_DIR = ".ipynb_checkpoints"
 TEMP_SUFFIX = ".pyshim-tmp"
-
-# Used when a notebook has no usable language_info.file_extension.
-_EXTENSION_BY_LANGUAGE = {
-    "python": ".py",
-    "scala": ".scala",
-    "r": ".r",
-    "julia": ".jl",
-    "java": ".java",
-    "sql": ".sql",
-    "bash": ".sh",
-    "javascript": ".js",
-}
-_LINE_COMMENT_BY_EXTENSION = {
-    ".scala": "//", ".sc": "//", ".java": "//", ".kt": "//", ".js": "//", ".ts": "//",
-    ".go": "//", ".c": "//", ".cpp": "//", ".cs": "//", ".rs": "//", ".swift": "//",
-    ".groovy": "//", ".sql": "--", ".lua": "--", ".hs": "--", ".m": "%",
-}
-_SAFE_EXTENSION = re.compile(r"^\.[A-Za-z0-9_+-]{1,16}$")
 
 
 @dataclass(frozen=True)
@@ -81,72 +64,6 @@ def is_exportable_notebook(path: Path, options: ExportOptions) -> bool:
     return path.parent.name not in (CHECKPOINT_DIR, options.review_dir)
 
 
-# ---------------------------------------------------------------- reading
-
-
-def read_notebook(notebook: Path) -> Any:
-    """The notebook as an nbformat v4 NotebookNode; ExportError when unreadable."""
-    import nbformat
-
-    try:
-        with open(notebook, encoding="utf-8") as handle:
-            return nbformat.read(handle, as_version=4)
-    except FileNotFoundError:
-        raise ExportError(notebook, "the notebook no longer exists (moved or deleted?)") from None
-    except Exception as exc:  # nbformat raises several unrelated types for bad JSON
-        raise ExportError(notebook, f"not a readable notebook: {exc}") from exc
-
-
-def script_extension(nb: Any) -> str:
-    """The notebook's script extension (".py", ".scala", ...) from its metadata."""
-    metadata = nb.get("metadata", {})
-    language_info = metadata.get("language_info") or {}
-    extension = language_info.get("file_extension") or ""
-    if _SAFE_EXTENSION.match(extension) and extension.lower() != ".html":
-        return extension
-    language = (
-        language_info.get("name") or (metadata.get("kernelspec") or {}).get("language") or ""
-    )
-    return _EXTENSION_BY_LANGUAGE.get(language.lower(), ".txt")
-
-
-# ---------------------------------------------------------------- script copy
-
-
-def render_script(nb: Any, notebook: Path) -> tuple[str, str]:
-    """(file name, text) of the script copy, in percent format.
-
-    We write our own script instead of nbconvert's: its ``# In[3]:`` prompts
-    change on every re-run and would flood reviews with noise. The percent
-    format (``# %%`` cells, markdown as comments) is what VS Code, PyCharm,
-    Spyder and jupytext read as cells. Code is kept verbatim (magics too),
-    because the copy is for reading, not for running.
-    """
-    extension = script_extension(nb)
-    comment = _LINE_COMMENT_BY_EXTENSION.get(extension.lower(), "#")
-    blocks = [
-        f"{comment} Review copy of {notebook.name}, written by pyshim_hooks. "
-        "Edit the notebook, not this file."
-    ]
-    for cell in nb.get("cells", []):
-        source = _cell_source(cell).rstrip()
-        cell_type = cell.get("cell_type")
-        if cell_type == "code":
-            blocks.append(f"{comment} %%\n{source}" if source else f"{comment} %%")
-        elif cell_type in ("markdown", "raw"):
-            commented = "\n".join(
-                f"{comment} {line}".rstrip() for line in source.splitlines()
-            )
-            header = f"{comment} %% [{cell_type}]"
-            blocks.append(f"{header}\n{commented}" if commented else header)
-    return notebook.stem + extension, "\n\n".join(blocks) + "\n"
-
-
-def _cell_source(cell: Any) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
 # ---------------------------------------------------------------- html copy
 
 _local = threading.local()
@@ -154,8 +71,8 @@ _local = threading.local()
 
 def render_html(nb: Any, notebook: Path, strip_scripts: bool) -> tuple[str, str]:
     """(file name, text) of the standalone HTML copy with rendered outputs."""
-    nb = sanitize.drop_active_outputs(nb) if strip_scripts else nb
     exporter = _html_exporter()
+    nb = sanitize.prepare_for_html(nb, strip_scripts, exporter.renderable)
     exporter.reset_ids()
     resources = {"metadata": {"name": notebook.stem, "path": str(notebook.parent)}}
     html, _ = exporter.from_notebook_node(nb, resources=resources)
@@ -187,6 +104,8 @@ def _make_html_exporter():
         """
 
         _id_counter = 0
+        # The output types its templates can show, best first (nbconvert's display priority).
+        renderable = tuple(HTMLExporter().default_config.NbConvertBase.display_data_priority)
 
         def reset_ids(self) -> None:
             self._id_counter = 0
@@ -265,6 +184,86 @@ def stale_copies(notebook: Path, options: ExportOptions) -> list[Path]:
     if problems:
         raise ExportError(Path(notebook), "; ".join(problems))
     return [target for target, text in copies.items() if _read_text_or_none(target) != text]
+
+
+def sync_copies(notebook: Path, options: ExportOptions) -> list[Path]:
+    """Export ``notebook``, or remove its copies when it is gone (deleted, or renamed away).
+
+    The save hook runs this for saves, renames and deletes alike, on its one worker
+    thread: a rename that lands while the old name is being exported cannot leave
+    copies of the old name behind.
+    """
+    notebook = Path(notebook)
+    if not notebook.exists():
+        return remove_copies(notebook, options)
+    return export_notebook(notebook, options)
+
+
+def remove_copies(notebook: Path, options: ExportOptions) -> list[Path]:
+    """Delete the review copies of ``notebook``; return them. The folder goes when empty."""
+    folder = review_folder(Path(notebook), options)
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.stem == Path(notebook).stem and is_copy_of(path, Path(notebook).name):
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise ExportError(notebook, f"cannot remove {path}: {exc.strerror or exc}") from None
+            removed.append(path)
+    try:
+        folder.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+    return removed
+
+
+def is_copy_of(path: Path, notebook_name: str) -> bool:
+    """True for a file pyshim_hooks wrote for ``notebook_name`` (the .html copy, or a script
+    copy that starts with our header line), never for a file someone else put there."""
+    if not path.is_file() or path.is_symlink():
+        return False
+    if path.suffix == ".html":
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return HEADER.format(name=notebook_name) in head
+
+
+def orphan_copies(folder: Path, options: ExportOptions) -> list[Path]:
+    """Copies in the review folder ``folder`` that no export of a notebook beside it writes:
+    copies of notebooks renamed or deleted outside Jupyter, or of an older language.
+    Only files that are our copies count (see :func:`is_copy_of`), never anyone else's."""
+    expected: dict[str, set[str] | None] = {}
+    orphans = []
+    for path in sorted(folder.iterdir()):
+        notebook = folder.parent / f"{path.stem}.ipynb"
+        if path.name.startswith(".") or not is_copy_of(path, notebook.name):
+            continue  # a half-written temp file of a running export, someone else's file
+        if notebook.stem not in expected:
+            expected[notebook.stem] = _copy_names(notebook, options)
+        names = expected[notebook.stem]
+        if names is not None and path.name not in names:
+            orphans.append(path)
+    return orphans
+
+
+def _copy_names(notebook: Path, options: ExportOptions) -> set[str] | None:
+    """Names the export of ``notebook`` writes; empty when it is gone, None when unreadable."""
+    if not notebook.is_file():
+        return set()
+    try:
+        nb = read_notebook(notebook)
+    except ExportError:
+        return None  # not ours to judge: `pyshim export` reports the notebook itself
+    names = {notebook.stem + ".html"} if "html" in options.formats else set()
+    if "script" in options.formats:
+        names.add(script_name(nb, notebook))
+    return names
 
 
 def _ensure_review_folder(notebook: Path, options: ExportOptions) -> Path:

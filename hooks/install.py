@@ -7,7 +7,10 @@
   --enable`` would append to the working tree's ``.gitattributes`` (a tracked
   file, dirtying the checkout); we write the same attribute to
   ``.git/info/attributes`` and the driver commands to the repository's
-  ``.git/config`` instead, never to global or system config.
+  ``.git/config`` instead, never to global or system config. The same config
+  gets nbdime's web tools, ``git difftool --tool nbdime`` and ``git mergetool
+  --tool nbdime``, as nbdime's own ``config-git`` writes them (without its
+  repository-wide ``difftool.prompt``/``mergetool.prompt`` changes).
 
 Both functions are idempotent and return human-readable lines of what changed
 (an empty list when nothing did). uninstall removes exactly what install adds.
@@ -33,11 +36,21 @@ DRIVER = "jupyternotebook"  # the driver name nbdime itself uses
 ATTRIBUTES_MARKER = "# pyshim: nbdime drivers for notebooks (remove with `pyshim uninstall`)"
 ATTRIBUTES_LINE = f"*.ipynb\tdiff={DRIVER}\tmerge={DRIVER}"
 MERGE_DRIVER_NAME = "jupyter notebook merge driver"
+TOOL = "nbdime"  # `git difftool --tool nbdime`, `git mergetool --tool nbdime`
+# git gives a path's diff driver precedence over the external diff that `git difftool`
+# asks for (GIT_EXTERNAL_DIFF), so with nbdime's driver alone `git difftool --tool nbdime`
+# only prints the terminal diff (nbdime issues #147, #451). The driver steps aside when an
+# external diff was asked for; git runs the command with the shell and appends "$@".
+DEFER_TO_DIFFTOOL = '[ -n "$GIT_EXTERNAL_DIFF" ] && exec "$GIT_EXTERNAL_DIFF" "$@"; '
+DIFFTOOL_ARGS = 'diff "$LOCAL" "$REMOTE" "$BASE"'
+MERGETOOL_ARGS = 'merge "$BASE" "$LOCAL" "$REMOTE" "$MERGED"'
 # Recognise our values whatever folder the driver script was found in.
 _OUR_VALUE = {
     f"diff.{DRIVER}.command": re.compile(r"git-nbdiffdriver'? diff$"),
     f"merge.{DRIVER}.driver": re.compile(r"git-nbmergedriver'? merge %O %A %B %L %P$"),
     f"merge.{DRIVER}.name": re.compile(re.escape(MERGE_DRIVER_NAME) + "$"),
+    f"difftool.{TOOL}.cmd": re.compile(r"git-nbdifftool'? " + re.escape(DIFFTOOL_ARGS) + "$"),
+    f"mergetool.{TOOL}.cmd": re.compile(r"git-nbmergetool'? " + re.escape(MERGETOOL_ARGS) + "$"),
 }
 
 
@@ -62,7 +75,8 @@ def status(prefix: Path, repo: Path | None = None) -> dict[str, bool]:
 
     ``nbdime_git_diff`` / ``nbdime_git_merge`` are True when git would really use
     nbdime for notebooks in ``repo`` (driver configured and attribute set, from
-    whatever source), not only when pyshim configured them.
+    whatever source), not only when pyshim configured them; ``nbdime_difftool`` /
+    ``nbdime_mergetool`` when `git difftool/mergetool --tool nbdime` has a command.
     """
     in_repo = repo is not None and _git_dir(Path(repo)) is not None
     return {
@@ -70,6 +84,8 @@ def status(prefix: Path, repo: Path | None = None) -> dict[str, bool]:
         "git_repository": in_repo,
         "nbdime_git_diff": in_repo and _driver_active(Path(repo), "diff", "command"),
         "nbdime_git_merge": in_repo and _driver_active(Path(repo), "merge", "driver"),
+        "nbdime_difftool": in_repo and _tool_configured(Path(repo), "difftool"),
+        "nbdime_mergetool": in_repo and _tool_configured(Path(repo), "mergetool"),
     }
 
 
@@ -122,9 +138,11 @@ def _server_config_enabled(prefix: Path) -> bool:
 def _install_git_drivers(repo: Path, prefix: Path) -> list[str]:
     changes: list[str] = []
     wanted = {
-        f"diff.{DRIVER}.command": f"{_script(prefix, 'git-nbdiffdriver')} diff",
+        f"diff.{DRIVER}.command": f"{DEFER_TO_DIFFTOOL}exec {_script(prefix, 'git-nbdiffdriver')} diff",
         f"merge.{DRIVER}.driver": f"{_script(prefix, 'git-nbmergedriver')} merge %O %A %B %L %P",
         f"merge.{DRIVER}.name": MERGE_DRIVER_NAME,
+        f"difftool.{TOOL}.cmd": f"{_script(prefix, 'git-nbdifftool')} {DIFFTOOL_ARGS}",
+        f"mergetool.{TOOL}.cmd": f"{_script(prefix, 'git-nbmergetool')} {MERGETOOL_ARGS}",
     }
     for key, value in wanted.items():
         current = _git_config_get(repo, key)
@@ -149,7 +167,7 @@ def _uninstall_git_drivers(repo: Path) -> list[str]:
         if current is not None and pattern.search(current):
             _git(repo, "config", "--local", "--unset", key)
             changes.append(f"git config: removed {key}")
-    for section in (f"diff.{DRIVER}", f"merge.{DRIVER}"):
+    for section in (f"diff.{DRIVER}", f"merge.{DRIVER}", f"difftool.{TOOL}", f"mergetool.{TOOL}"):
         # git leaves an empty "[diff "jupyternotebook"]" header behind; drop it if empty.
         if _git(repo, "config", "--local", "--get-regexp", f"^{re.escape(section)}\\.",
                 check=False).returncode == 1:
@@ -184,6 +202,11 @@ def _driver_active(repo: Path, kind: str, key: str) -> bool:
         return False
     result = _git(repo, "check-attr", kind, "--", "notebook.ipynb", check=False)
     return result.stdout.strip().endswith(f": {kind}: {DRIVER}")
+
+
+def _tool_configured(repo: Path, kind: str) -> bool:
+    # Any scope counts: git uses a global difftool.nbdime.cmd just as well.
+    return _git(repo, "config", "--get", f"{kind}.{TOOL}.cmd", check=False).returncode == 0
 
 
 def _script(prefix: Path, name: str) -> str:

@@ -1,4 +1,4 @@
-"""The `pyshim` command: install, doctor, export, build."""
+"""The `pyshim` command: install, uninstall, doctor, export, build."""
 from __future__ import annotations
 
 import argparse
@@ -12,13 +12,16 @@ def _install(args) -> int:
     from . import paths
     from .kernel import install
 
-    # nbdime's git drivers go to this checkout (the repository pyshim is installed from).
-    repo = paths.REPO_ROOT
-    done = install.uninstall(repo=repo) if args.uninstall else install.install(repo=repo)
+    # nbdime's git tools go to this checkout (the repository pyshim is installed from),
+    # or to the repository named with --repo (where your notebooks live).
+    repo = args.repo or paths.REPO_ROOT
+    prefix = args.prefix or Path(sys.prefix)
+    removing = args.command == "uninstall" or args.uninstall
+    done = install.uninstall(prefix, repo) if removing else install.install(prefix, repo)
     for line in done:
         print(line)
     if not done:
-        print("nothing to do: already " + ("uninstalled" if args.uninstall else "installed"))
+        print("nothing to do: already " + ("uninstalled" if removing else "installed"))
     return 0
 
 
@@ -49,9 +52,12 @@ def _kernelspecs(args) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pyshim", description="MLflow models as Spark SQL functions in Toree Scala notebooks.")
     sub = top.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("install", help="install kernels, the Toree extension, the save hook and nbdime's git drivers")
-    p.add_argument("--uninstall", action="store_true", help="remove what install added")
-    p.set_defaults(func=_install)
+    p = sub.add_parser("install", help="install kernels, the Toree extension, the save hook and nbdime's git tools")
+    p.add_argument("--uninstall", action="store_true", help="remove what install added (same as `pyshim uninstall`)")
+    _where(p)
+    p = sub.add_parser("uninstall", help="remove what install added (kernels, save hook, nbdime's git tools)")
+    _where(p)
+    p.set_defaults(uninstall=True)
     sub.add_parser("doctor", help="check Java, Spark, Toree, the extension, kernels and Python").set_defaults(func=_doctor)
     p = sub.add_parser("build", help="compile the Toree extension (scala/src) if a source changed")
     p.add_argument("--force", action="store_true")
@@ -59,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("kernelspecs", help="regenerate kernels/ from code").set_defaults(func=_kernelspecs)
     sub.add_parser("export", help="write review copies (.py/.scala and .html) of notebooks", add_help=False)
     return top
+
+
+def _where(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prefix", type=Path, help="the environment to (un)install into (default: this one)")
+    p.add_argument("--repo", type=Path, help="the git repository for nbdime's git tools (default: this checkout)")
+    p.set_defaults(func=_install)
 
 
 def main(argv: list[str] | None = None) -> int:

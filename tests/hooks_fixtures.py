@@ -212,3 +212,141 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- notebooks as found in the wild
+# Each is JSON as it sits on disk; the review copies must come out of every one of them.
+
+
+def v3_notebook() -> dict:
+    """An nbformat v3 Python notebook (worksheets, prompt numbers), as IPython 2 wrote it."""
+    return {
+        "nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "old"},
+        "worksheets": [{"metadata": {}, "cells": [
+            {"cell_type": "heading", "level": 1, "metadata": {}, "source": ["Old notebook"]},
+            {"cell_type": "code", "language": "python", "collapsed": False, "metadata": {},
+             "input": ["%matplotlib inline\n", "total = sum(range(10))\n", "print(total)"],
+             "prompt_number": 3,
+             "outputs": [{"output_type": "stream", "stream": "stdout", "text": ["45\n"]}]},
+        ]}],
+    }
+
+
+def v2_notebook() -> dict:
+    """An nbformat v2 notebook (IPython 0.12)."""
+    return {
+        "nbformat": 2, "metadata": {"name": "older"},
+        "worksheets": [{"cells": [
+            {"cell_type": "code", "language": "python", "collapsed": False,
+             "input": "squares = [n * n for n in range(4)]\nsquares", "prompt_number": 1,
+             "outputs": [{"output_type": "pyout", "prompt_number": 1, "text": "[0, 1, 4, 9]"}]},
+        ]}],
+    }
+
+
+def invalid_metadata_notebook() -> dict:
+    """Schema-invalid metadata that Jupyter still opens: a string kernelspec and language_info."""
+    nb = python_notebook("values = [1, 2, 3]\nprint(len(values))")
+    nb["metadata"] = {"kernelspec": "python3", "language_info": "python"}
+    return nb
+
+
+def no_language_notebook() -> dict:
+    """No kernelspec, no language_info: Python is assumed."""
+    nb = python_notebook("import os\nprint(os.sep)")
+    nb["metadata"] = {}
+    return nb
+
+
+def unknown_cell_type_notebook() -> dict:
+    """A cell of a type a future nbformat might bring."""
+    nb = python_notebook("x = 1")
+    nb["cells"].insert(1, {"cell_type": "hologram", "id": "future-1", "metadata": {},
+                           "source": "a cell from the future\nwith two lines"})
+    return nb
+
+
+def toree_notebook() -> dict:
+    """A Toree Scala notebook with line magics and cells in SQL and Python."""
+    nb = new_notebook(metadata=SCALA_META)
+    nb.cells += [
+        # A Windows path: Scala 2.12 reads "\\u" as a unicode escape, even in a comment.
+        new_markdown_cell("# Scoring\nModels from *MLflow*, called from Scala. "
+                          "Data in `C:\\users\\spark`."),
+        new_code_cell("%AddDeps org.apache.commons commons-math3 3.6.1 --transitive\n"
+                      "%load setup\nimport org.apache.spark.sql.functions._", execution_count=1),
+        new_code_cell('val df = spark.range(10).toDF("n")\ndf.createOrReplaceTempView("numbers")',
+                      execution_count=2),
+        new_code_cell("%%sql\nSELECT n, n * n AS square -- the /* is not a comment here\n"
+                      "FROM numbers WHERE n > 3", execution_count=3),
+        new_code_cell('%%python\nimport json\n\ndef double(x):\n    """Twice x."""\n'
+                      '    return {"x": x * 2}  # } ) braces that Scala would choke on\n'
+                      "print(json.dumps(double(21)))", execution_count=4),
+        new_code_cell("%%PySpark\nrows = spark.sql('SELECT 1').collect()\nprint(rows)",
+                      execution_count=5),
+        new_code_cell('%%SQL --limit 2\nSELECT "quoted", \'single\' FROM numbers', execution_count=6),
+        new_code_cell('%%dataframe\ndf.filter($"n" > 5)', execution_count=7),
+        new_code_cell('case class Point(x: Int, y: Int)\nval p = Point(1, 2)\nprintln(s"p=$p")',
+                      execution_count=8),
+    ]
+    nb.cells[2].outputs.append(new_output("stream", name="stdout", text="df: DataFrame\n"))
+    return json.loads(nbformat.writes(nb))
+
+
+def toree_notebook_old_kernel() -> dict:
+    """A Toree notebook as older Toree releases wrote it: kernelspec only, cells with %%html."""
+    nb = toree_notebook()
+    nb["metadata"] = {"kernelspec": {"name": "apache_toree_scala", "display_name": "Toree"}}
+    nb["cells"].append(json.loads(json.dumps(new_code_cell('%%html\n<b>bold</b> "quote" \\u00e9'))))
+    return nb
+
+
+def python_magics_notebook() -> dict:
+    """A Python notebook with %run, shell escapes and cells in other languages."""
+    nb = new_notebook(metadata=PYTHON_META)
+    nb.cells += [
+        new_code_cell("%run -i snippets/setup.py\n%matplotlib inline\nimport pandas as pd"),
+        new_code_cell("!pip list | grep pandas\nfiles = !ls\nprint(files)"),
+        new_code_cell("%%bash\nfor f in *.csv; do\n  wc -l \"$f\"\ndone"),
+        new_code_cell("%%html\n<div class='note'>Hello <i>HTML</i></div>"),
+        new_code_cell("%%R\nx <- c(1, 2, 3)\nsummary(x)"),
+        new_code_cell("%%writefile snippets/extra.py\ndef broken(:\n    pass"),
+        new_code_cell("%%time\ntotal = sum(range(1000))"),
+        new_code_cell("pd.DataFrame?\ndf = pd.DataFrame({'a': [1]})\ndf"),
+    ]
+    return json.loads(nbformat.writes(nb))
+
+
+def interactive_outputs_notebook() -> dict:
+    """Outputs that a static page cannot show: plotly, a widget, an iframe, vega."""
+    nb = python_notebook("fig.show()")
+    outputs = nb["cells"][1]["outputs"]
+    outputs += [
+        {"output_type": "display_data", "metadata": {},
+         "data": {"application/vnd.plotly.v1+json": {"data": [], "layout": {}},
+                  "text/html": "<div id='plot'></div><script>Plotly.newPlot('plot')</script>"}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"application/vnd.jupyter.widget-view+json":
+                  {"model_id": "abc", "version_major": 2, "version_minor": 0},
+                  "text/plain": "IntSlider(value=3)"}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/html": "<iframe src='https://example.invalid/map'></iframe>"}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"application/vnd.vegalite.v5+json": {"mark": "bar"}}},
+    ]
+    return nb
+
+
+# name -> (notebook JSON, the script copy's extension)
+WILD_NOTEBOOKS: dict[str, tuple[Callable[[], dict], str]] = {
+    "v3": (v3_notebook, ".py"),
+    "v2": (v2_notebook, ".py"),
+    "invalid_metadata": (invalid_metadata_notebook, ".py"),
+    "no_language": (no_language_notebook, ".py"),
+    "missing_attachment": (notebook_with_missing_attachment, ".py"),
+    "unknown_cell_type": (unknown_cell_type_notebook, ".py"),
+    "toree": (toree_notebook, ".scala"),
+    "toree_old_kernel": (toree_notebook_old_kernel, ".scala"),
+    "python_magics": (python_magics_notebook, ".py"),
+    "interactive_outputs": (interactive_outputs_notebook, ".py"),
+}

@@ -18,6 +18,7 @@ class CellResult:
     data: dict = field(default_factory=dict)       # execute_result / display_data, merged
     error: dict | None = None                       # ename, evalue, traceback
     result_data: dict | None = None                 # execute_result alone
+    outputs: list = field(default_factory=list)     # (msg_type, content) of every output, in order
 
     @property
     def text(self) -> str:
@@ -75,6 +76,8 @@ class KernelDriver:
     @staticmethod
     def _collect(result: CellResult, msg: dict) -> None:
         kind, content = msg["msg_type"], msg["content"]
+        if kind in ("stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"):
+            result.outputs.append((kind, content))
         if kind == "stream":
             setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
         elif kind == "execute_result":

@@ -180,7 +180,7 @@ spark.sql("SELECT reg(a, b, c) FROM (SELECT /*+ REPARTITION(16) */ * FROM abc)")
 
 @pandas_udf("string")
 def loads(ids: pd.Series) -> pd.Series:
-    from pyshim import _worker
+    from pyshim.bridge import worker as _worker
     return pd.Series([f"{os.getpid()}:{max(_worker.LOADS.values(), default=0)}"] * len(ids))
 
 rows = spark.range(16).repartition(16).select(loads("id")).distinct().collect()

@@ -132,3 +132,41 @@ def test_bad_setting_in_config_exits_2_with_the_reason(tmp_path, isolated_jupyte
     assert err.startswith("pyshim export: cannot read the SaveExport settings")
     assert "plain folder name" in err
     assert not (tmp_path.parent / "outside").exists()
+
+
+def test_check_reports_orphan_copies_and_prune_removes_them(project, capsys):
+    assert main([str(project)]) == 0
+    review = project / "_review"
+    (project / "a.ipynb").rename(project / "renamed.ipynb")  # outside Jupyter: copies stay
+    (review / "notes.md").write_text("someone else's file")
+    capsys.readouterr()
+
+    assert main(["--check", str(project)]) == 1
+    out = capsys.readouterr().out
+    assert "orphan: " + str(review / "a.py") in out and "orphan: " + str(review / "a.html") in out
+    assert "stale: " + str(review / "renamed.py") in out
+    assert "run `pyshim export --prune`" in out
+    assert "notes.md" not in out
+
+    assert main(["--prune", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert f"removed orphan copy {review / 'a.py'}" in out
+    assert {p.name for p in review.iterdir()} == {"renamed.py", "renamed.html", "notes.md", "stray.ipynb"}
+    assert main(["--check", str(project)]) == 0
+
+
+def test_a_copy_in_an_older_language_is_an_orphan(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "nb.ipynb", python_notebook())
+    assert main([str(notebook)]) == 0
+    write_notebook(notebook, scala_notebook())  # the notebook moved to the Scala kernel
+    assert main([str(notebook)]) == 0
+    capsys.readouterr()
+    assert main(["--check", str(notebook)]) == 1
+    assert f"orphan: {tmp_path / '_review' / 'nb.py'}" in capsys.readouterr().out
+
+
+def test_check_and_prune_do_not_mix(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--check", "--prune", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

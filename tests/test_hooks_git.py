@@ -73,13 +73,34 @@ def test_install_makes_git_diff_use_nbdime_and_uninstall_reverts(repo, tmp_path)
         "git_repository": True,
         "nbdime_git_diff": True,
         "nbdime_git_merge": True,
+        "nbdime_difftool": True,
+        "nbdime_mergetool": True,
     }
+    config_after_install = git(repo, "config", "--local", "--list")
 
     assert uninstall(prefix=prefix, repo=repo)
     assert git(repo, "diff") == plain
     assert uninstall(prefix=prefix, repo=repo) == []
     assert not any(status(prefix, repo)[key] for key in
-                   ("jupyter_server_extension", "nbdime_git_diff", "nbdime_git_merge"))
+                   ("jupyter_server_extension", "nbdime_git_diff", "nbdime_git_merge",
+                    "nbdime_difftool", "nbdime_mergetool"))
+    assert "nbdime" not in git(repo, "config", "--local", "--list")
+    assert "[difftool" not in (repo / ".git" / "config").read_text()  # no empty sections left
+    install(prefix=prefix, repo=repo)
+    assert git(repo, "config", "--local", "--list") == config_after_install  # same again
+
+
+def test_install_registers_nbdimes_web_difftool_and_mergetool(repo, tmp_path):
+    install(prefix=tmp_path / "prefix", repo=repo)
+    for kind, args in (("difftool", 'diff "$LOCAL" "$REMOTE" "$BASE"'),
+                       ("mergetool", 'merge "$BASE" "$LOCAL" "$REMOTE" "$MERGED"')):
+        command = git(repo, "config", "--local", f"{kind}.nbdime.cmd").strip()
+        script, _, rest = command.partition(" ")
+        assert rest == args and Path(script).name == f"git-nb{kind}" and os.access(script, os.X_OK)
+        assert f"nbdime.cmd {command}" in git(repo, kind, "--tool-help")  # git lists it as usable
+    # Only the tools: which tool is the default, and prompting, stay the user's choice.
+    config = git(repo, "config", "--local", "--list")
+    assert "diff.tool" not in config and "merge.tool" not in config and "prompt" not in config
 
 
 def test_install_leaves_the_work_tree_and_global_config_clean(repo, tmp_path, git_env):

@@ -111,7 +111,9 @@ def test_misspelled_marker_is_accepted(server):
 
 def test_failing_export_keeps_save_successful_and_notebook_intact(server):
     folder = server.mkdir("failing")
-    nb = notebook_with_missing_attachment()
+    # A folder where the .html copy should go: that copy cannot be written, the other can.
+    (folder / "_review" / "broken.html").mkdir(parents=True)
+    nb = python_notebook("print('kept')")
     assert_saved(server.save("failing/broken.ipynb", nb))  # created: 201
     response = server.save("failing/broken.ipynb", nb)  # saved over: 200
 
@@ -125,12 +127,50 @@ def test_failing_export_keeps_save_successful_and_notebook_intact(server):
                       if "not updated" in line and notebook_path in line), None),
         what="the failure in the server log",
     )
-    assert "html copy failed" in log_line and "nowhere.png" in log_line
+    assert "cannot write broken.html" in log_line
     # The other format still got written: one failing exporter does not stop the rest.
     assert (folder / "_review" / "broken.py").exists()
     # And the server keeps working for the next save.
+    (folder / "_review" / "broken.html").rmdir()
     assert_saved(server.save("failing/broken.ipynb", python_notebook()))
-    wait_for(lambda: (folder / "_review" / "broken.html").exists(), what="recovered html")
+    wait_for(lambda: (folder / "_review" / "broken.html").is_file(), what="recovered html")
+
+
+def test_notebook_jupyter_cannot_export_today_gets_both_copies(server):
+    """A missing attachment used to fail the HTML copy; now it shows a marked broken image."""
+    folder = server.mkdir("attachment")
+    assert_saved(server.save("attachment/nb.ipynb", notebook_with_missing_attachment()))
+    wait_for(lambda: "<main>" in read_or_empty(folder / "_review" / "nb.html"), what="html copy")
+    assert (folder / "_review" / "nb.py").exists()
+    assert not any("not updated" in line and "attachment/nb.ipynb" in line
+                   for line in server.log().splitlines())
+
+
+def test_rename_through_jupyter_takes_the_copies_along(server):
+    folder = server.mkdir("renamed")
+    assert_saved(server.save("renamed/old.ipynb", python_notebook("print('moving')")))
+    wait_for(lambda: (folder / "_review" / "old.html").exists(), what="copies of old")
+    response = server.session.patch(f"{server.url}/api/contents/renamed/old.ipynb",
+                                    json={"path": "renamed/new.ipynb"}, timeout=30)
+    assert response.status_code == 200, response.text
+    review = folder / "_review"
+    wait_for(lambda: {p.name for p in review.glob("*")} == {"new.py", "new.html"},
+             what="copies under the new name only")
+    assert "Review copy of new.ipynb" in (review / "new.py").read_text()
+
+
+def test_delete_through_jupyter_takes_the_copies_along(server):
+    folder = server.mkdir("deleted")
+    assert_saved(server.save("deleted/gone.ipynb", python_notebook()))
+    assert_saved(server.save("deleted/stays.ipynb", python_notebook()))
+    review = folder / "_review"
+    wait_for(lambda: (review / "gone.html").exists() and (review / "stays.html").exists(),
+             what="copies of both")
+    (review / "gone.txt").write_text("a file someone else put here")
+    response = server.session.delete(f"{server.url}/api/contents/deleted/gone.ipynb", timeout=30)
+    assert response.status_code == 204, response.text
+    wait_for(lambda: {p.name for p in review.glob("*")} == {"stays.py", "stays.html", "gone.txt"},
+             what="gone's copies removed, the rest kept")
 
 
 def test_review_folder_blocked_by_a_file_is_logged_not_raised(server):
@@ -204,3 +244,20 @@ def test_files_and_review_folder_notebooks_are_not_exported(server):
     wait_for(lambda: (folder / "_review" / "nb.html").exists(), what="copies of nb")
     assert not (folder / "_review" / "_review").exists()
     assert not (folder / "_review" / "notes.py").exists()
+
+
+def test_a_file_that_is_not_a_notebook_gives_one_log_line(server):
+    folder = server.mkdir("notanotebook")
+    body = {"type": "file", "format": "text", "content": "{ this is not json"}
+    assert_saved(server.session.put(f"{server.url}/api/contents/notanotebook/draft.txt",
+                                    json=body, timeout=30))
+    response = server.session.patch(f"{server.url}/api/contents/notanotebook/draft.txt",
+                                    json={"path": "notanotebook/broken.ipynb"}, timeout=30)
+    assert response.status_code == 200, response.text
+    path = str(folder / "broken.ipynb")
+    line = wait_for(lambda: next((l for l in server.log().splitlines() if path in l), None),
+                    what="the log line naming the file")
+    assert "not a readable notebook" in line
+    lines = [l for l in server.log().splitlines() if path in l]
+    assert len(lines) == 1, lines
+    assert not (folder / "_review").exists()

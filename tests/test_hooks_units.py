@@ -18,15 +18,10 @@ from traitlets.config import Config
 from hooks_fixtures import python_notebook, scala_notebook, write_notebook
 from pyshim_hooks.config import SaveExport
 from pyshim_hooks.errors import ExportError
-from pyshim_hooks.exporter import (
-    ExportOptions,
-    atomic_write_text,
-    export_notebook,
-    render_script,
-    script_extension,
-    stale_copies,
-)
-from pyshim_hooks.sanitize import drop_active_outputs, strip_scripts_from_cells
+from pyshim_hooks.exporter import ExportOptions, atomic_write_text, export_notebook, stale_copies
+from pyshim_hooks.reading import script_extension
+from pyshim_hooks.sanitize import prepare_for_html, strip_scripts_from_cells
+from pyshim_hooks.script import render_script
 from pyshim_hooks.worker import ExportWorker
 
 
@@ -45,21 +40,22 @@ def node(nb: dict):
         ({"kernelspec": {"name": "apache_toree_scala", "language": "scala"}}, ".scala"),
         ({"language_info": {"name": "python", "file_extension": "../../evil"}}, ".py"),
         ({"language_info": {"name": "cobol"}}, ".txt"),
-        ({}, ".txt"),
+        ({"kernelspec": "apache_toree_scala"}, ".scala"),  # invalid, but says enough
+        ({}, ".py"),  # Python when nothing says otherwise
     ],
 )
 def test_script_extension(metadata, extension):
     assert script_extension({"metadata": metadata}) == extension
 
 
-def test_script_copy_is_percent_format_with_verbatim_code():
+def test_script_copy_is_percent_format_with_magics_commented():
     nb = node(python_notebook("%time x = 1\nprint(x)"))
     name, text = render_script(nb, Path("/data/analysis.ipynb"))
     assert name == "analysis.py"
     assert text == (
         "# Review copy of analysis.ipynb, written by pyshim_hooks. Edit the notebook, not this file."
         "\n\n# %% [markdown]\n# # A title\n#\n# Some words."
-        "\n\n# %%\n%time x = 1\nprint(x)\n"
+        "\n\n# %%\n# %time x = 1\nprint(x)\n"
     )
 
 
@@ -109,15 +105,16 @@ def test_sanitizer_keeps_tables_styles_and_images():
         assert kept in cleaned
 
 
-def test_active_outputs_fall_back_to_text():
+def test_active_outputs_fall_back_to_text_with_a_placeholder():
     nb = node(python_notebook())
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
     nb.cells[1].outputs.append(nbformat.v4.new_output(
         "display_data",
         data={"application/javascript": "evil()", "text/plain": "fallback"},
     ))
-    cleaned = drop_active_outputs(nb)
+    cleaned = prepare_for_html(nb, True, ("text/html", "text/plain"))
     assert cleaned.cells[1].outputs[1].data == {"text/plain": "fallback"}
+    assert "interactive output removed: application/javascript" in cleaned.cells[1].outputs[2].data["text/plain"]
     assert "widgets" not in cleaned.metadata
     assert "application/javascript" in nb.cells[1].outputs[1].data  # input untouched
 
@@ -315,3 +312,15 @@ def test_install_writes_the_documented_server_config(tmp_path):
     assert install(tmp_path, None) == []
     assert uninstall(tmp_path, None) and not path.exists()
     assert uninstall(tmp_path, None) == []
+
+
+def test_a_language_without_a_script_format_gets_a_markdown_copy(tmp_path):
+    nb = python_notebook("DISPLAY 'HI'.")
+    nb["metadata"] = {"kernelspec": {"name": "cobol", "language": "cobol", "display_name": "COBOL"},
+                      "language_info": {"name": "cobol"}}
+    notebook = write_notebook(tmp_path / "legacy.ipynb", nb)
+    assert sorted(p.name for p in export_notebook(notebook, ExportOptions())) == ["legacy.html", "legacy.md"]
+    text = (tmp_path / "_review" / "legacy.md").read_text()
+    assert text.startswith("<!-- Review copy of legacy.ipynb, written by pyshim_hooks.")
+    assert "```cobol\nDISPLAY 'HI'.\n```" in text
+    assert stale_copies(notebook, ExportOptions()) == []

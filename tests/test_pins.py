@@ -12,7 +12,8 @@ def _pins(lines):
 
 def test_environment_yml_mirrors_pyproject_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    ours = _pins(project["dependencies"])
+    # The test extras too (pytest, the browser driver); psycopg[binary] has no conda mirror.
+    ours = _pins(project["dependencies"] + project["optional-dependencies"]["test"])
     conda = _pins((ROOT / "environment.yml").read_text().splitlines())
     assert ours, "no pins found in pyproject.toml"
     drift = {k: (v, conda.get(k)) for k, v in ours.items() if conda.get(k) != v}

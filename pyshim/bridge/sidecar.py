@@ -4,17 +4,22 @@ Started by the kernel's JVM (scala/src/pyshim/Sidecar.scala) with the gateway's 
 secret in its environment. It wraps the kernel's own SparkContext and SparkSession, then
 serves requests from the JVM's Bridge on its main thread, so that Ctrl-C in Jupyter
 (forwarded as SIGINT) interrupts user code and PySpark cancels its jobs.
+
+`%%python` cells run in an IPython InteractiveShell (made during the warm start, else on the
+first cell): its display publisher and displayhook send every display(), figure and the
+last expression's value back to the cell as Jupyter MIME bundles, in order with the text.
 """
 from __future__ import annotations
 
-import ast
 import importlib
 import io
 import json
-import linecache
 import os
+import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -26,6 +31,13 @@ _JVM_IMPORTS = [
     "org.apache.spark.resource.*", "org.apache.spark.sql.*", "org.apache.spark.sql.api.python.*",
     "org.apache.spark.sql.hive.*", "scala.Tuple2",
 ]
+
+# Figures show inline, as in Jupyter: matplotlib picks this backend when it is first imported.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+# z.put of a pandas DataFrame copies it into the JVM through Arrow; past this many MB
+# (PYSHIM_PANDAS_PUT_LIMIT_MB), it says how to make a Spark DataFrame instead.
+PANDAS_PUT_LIMIT_MB = 100
 
 
 def connect():
@@ -53,13 +65,17 @@ def attach(gateway):
 
 
 class SharedStore:
-    """`z` in Python cells: values shared with Scala (`import pyshim.z`)."""
+    """`z` in Python cells: values shared with Scala (`import pyshim.z`).
 
-    def __init__(self, jstore):
-        self._store = jstore
+    DataFrames travel as the JVM Dataset itself (no copy); a pandas DataFrame becomes a
+    Spark DataFrame through Arrow.
+    """
+
+    def __init__(self, jstore, spark):
+        self._store, self._spark = jstore, spark
 
     def put(self, key: str, value) -> None:
-        self._store.put(key, value)
+        self._store.put(key, self._to_jvm(key, value))
 
     def get(self, key: str, *default):
         if not self._store.contains(key):
@@ -67,7 +83,7 @@ class SharedStore:
                 return default[0]
             raise KeyError(f"z.get: no value named {key!r}; put one first with z.put({key!r}, value) "
                            f"(names now: {', '.join(self.keys()) or 'none'})")
-        return _to_python(self._store.getJava(key))
+        return self._to_python(self._store.getJava(key))
 
     def keys(self) -> list[str]:
         return list(self._store.keyList())
@@ -78,15 +94,48 @@ class SharedStore:
     def __repr__(self) -> str:
         return f"<pyshim shared store: {', '.join(self.keys()) or 'empty'}>"
 
+    def _to_jvm(self, key: str, value):
+        from pyspark.sql import DataFrame
 
-def _to_python(value):
-    from py4j.java_collections import JavaList, JavaMap
+        if isinstance(value, DataFrame):
+            return value._jdf
+        pandas = sys.modules.get("pandas")
+        if pandas is not None and isinstance(value, pandas.DataFrame):
+            return self._from_pandas(key, value)._jdf
+        return value
 
-    if isinstance(value, JavaMap):
-        return {_to_python(k): _to_python(v) for k, v in value.items()}
-    if isinstance(value, JavaList):
-        return [_to_python(v) for v in value]
-    return value
+    def _from_pandas(self, key: str, frame):
+        size_mb = frame.memory_usage(deep=True).sum() / 2**20
+        limit = float(os.environ.get("PYSHIM_PANDAS_PUT_LIMIT_MB", PANDAS_PUT_LIMIT_MB))
+        if size_mb > limit:
+            raise ValueError(
+                f"z.put({key!r}, ...): this pandas DataFrame takes {size_mb:,.2f} MB, more than z.put copies "
+                f"into Spark ({limit:g} MB); make a Spark DataFrame of it first, "
+                f"z.put({key!r}, spark.createDataFrame(df)), or write it to Parquet and read that from Scala")
+        arrow = "spark.sql.execution.arrow.pyspark.enabled"
+        before = self._spark.conf.get(arrow, None)
+        self._spark.conf.set(arrow, "true")  # Arrow batches, not row by row through pickle
+        try:
+            return self._spark.createDataFrame(frame)
+        finally:
+            if before is None:
+                self._spark.conf.unset(arrow)
+            else:
+                self._spark.conf.set(arrow, before)
+
+    def _to_python(self, value):
+        from py4j.java_collections import JavaList, JavaMap
+        from py4j.java_gateway import JavaObject
+
+        if isinstance(value, JavaMap):
+            return {self._to_python(k): self._to_python(v) for k, v in value.items()}
+        if isinstance(value, JavaList):
+            return [self._to_python(v) for v in value]
+        if isinstance(value, JavaObject) and value.getClass().getName() == "org.apache.spark.sql.Dataset":
+            from pyspark.sql import DataFrame
+
+            return DataFrame(value, self._spark)
+        return value
 
 
 class BridgeStream(io.TextIOBase):
@@ -113,16 +162,106 @@ class BridgeStream(io.TextIOBase):
         self._last_flush = time.monotonic()
 
 
+class Cell:
+    """What one running %%python cell sends back besides its text: Jupyter messages
+    (display_data, ...), the last expression's MIME bundle, the error if it failed."""
+
+    def __init__(self, bridge=None, request_id: int = 0):
+        self.bridge, self.request_id = bridge, request_id
+        self.result: dict | None = None
+        self.error: dict | None = None
+
+    def send(self, msg_type: str, content: dict) -> None:
+        if self.bridge is None:
+            return  # no cell runs (warm-up): nobody would see it
+        sys.stdout.flush()  # the text printed so far comes first
+        sys.stderr.flush()
+        self.bridge.display(self.request_id, msg_type, json.dumps(content, default=str))
+
+
+def make_shell(namespace: dict):
+    """IPython's InteractiveShell, wired to send its output to the running cell.
+
+    Its profile and history live in a temp folder (nothing in ~/.ipython); `?` help shows
+    in the cell instead of a pager.
+    """
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.profiledir import ProfileDir
+    from traitlets.config import Config
+
+    class CellDisplayPublisher(DisplayPublisher):
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            self.shell.cell.send("update_display_data" if update else "display_data",
+                                 {"data": data, "metadata": metadata or {}, "transient": transient or {}})
+
+        def clear_output(self, wait=False):
+            self.shell.cell.send("clear_output", {"wait": wait})
+
+    class CellDisplayHook(DisplayHook):
+        """The last expression's value becomes the cell's result (Toree's execute_result)."""
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            self.shell.cell.result = format_dict
+
+        def finish_displayhook(self):
+            self._is_active = False
+
+    class SidecarShell(InteractiveShell):
+        displayhook_class = CellDisplayHook
+        display_pub_class = CellDisplayPublisher
+        cell = Cell()
+
+        def _showtraceback(self, etype, evalue, stb):
+            if self.cell.error is None:  # a syntax error (the user's exceptions come short, below)
+                text = self.InteractiveTB.stb2text(stb)
+                self.cell.error = {"status": "error", "ename": etype.__name__, "evalue": str(evalue),
+                                   "traceback": text.strip("\n")}
+
+        def enable_gui(self, gui=None):
+            if gui not in (None, "inline"):
+                raise UsageError(f"%gui {gui}: the sidecar has no GUI event loop; figures show inline")
+
+    profile = tempfile.mkdtemp(prefix="pyshim-ipython-")
+    import atexit
+
+    atexit.register(shutil.rmtree, profile, True)
+    config = Config()
+    config.HistoryManager.enabled = False  # In and Out still work, in memory
+    config.InteractiveShell.display_page = True
+    config.InteractiveShell.colors = "nocolor"
+    shell = SidecarShell.instance(config=config, ipython_dir=profile,
+                                  profile_dir=ProfileDir.create_profile_dir(os.path.join(profile, "profile")))
+    shell.set_custom_exc((BaseException,), _short_traceback)
+    shell.push(namespace, interactive=False)  # spark, sc, z, pyshim: bound, and not listed by %who
+    return shell
+
+
+def _short_traceback(shell, etype, value, tb, tb_offset=None):
+    shell.cell.error = error_answer(value)
+    return [shell.cell.error["traceback"]]
+
+
 class Session:
-    """The persistent namespace of %%python cells and the request handlers."""
+    """The %%python shell and the request handlers."""
 
     def __init__(self, bridge, sc, spark):
         import pyshim
 
         self.bridge, self.spark = bridge, spark
-        self.namespace = {"__name__": "__main__", "spark": spark, "sc": sc,
-                          "z": SharedStore(bridge.store()), "pyshim": pyshim}
-        self.cells = 0
+        self.namespace = {"spark": spark, "sc": sc, "z": SharedStore(bridge.store(), spark), "pyshim": pyshim}
+        self._shell = None
+
+    @property
+    def shell(self):
+        if self._shell is None:
+            self._shell = make_shell(self.namespace)
+        return self._shell
 
     def handle(self, request_id: int, op: str, payload: str) -> dict:
         handler = {"exec": self.execute, "register": self.register, "ping": lambda *_: {"status": "ok"}}.get(op)
@@ -131,32 +270,22 @@ class Session:
         return handler(request_id, payload)
 
     def execute(self, request_id: int, code: str) -> dict:
-        self.cells += 1
-        filename = f"<python-cell-{self.cells}>"
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        shell = self.shell
+        cell = shell.cell = Cell(self.bridge, request_id)
         out, err = BridgeStream(self.bridge, request_id, "stdout"), BridgeStream(self.bridge, request_id, "stderr")
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         try:
             with interruptible():
-                value = self._run(code, filename)
-            return {"status": "ok", "data": display_bundle(value)}
-        except BaseException as exc:  # noqa: B036 - KeyboardInterrupt too: the cell failed, the sidecar goes on
-            return error_answer(exc, filename)
+                shell.run_cell(code, store_history=True)
+        except BaseException as exc:  # noqa: B036 - Ctrl-C outside the user's code: the cell failed, the sidecar goes on
+            cell.error = cell.error or error_answer(exc)
         finally:
             out.flush()
             err.flush()
             sys.stdout, sys.stderr = saved
-
-    def _run(self, code: str, filename: str):
-        tree = ast.parse(code, filename=filename)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, filename, "exec"), self.namespace)
-        if last is None:
-            return None
-        value = eval(compile(ast.Expression(last.value), filename, "eval"), self.namespace)
-        self.namespace["_"] = value
-        return value
+            shell.cell = Cell()
+        return cell.error or {"status": "ok", "data": cell.result or {}}
 
     def register(self, request_id: int, payload: str) -> dict:
         from . import models
@@ -170,20 +299,20 @@ class Session:
         except PyshimError as err:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:
-            return error_answer(err, "")
+            return error_answer(err)
         return {"status": "ok", "summary": registered.summary()}
 
 
-def warm_up(bridge, spark) -> None:
+def warm_up(bridge, session: Session) -> None:
     """At kernel start, before serving: have the JVM run a query that starts Spark's Python
     workers, on a thread of its own (this process runs no Python beside the user's code:
-    imports from two threads at once can deadlock), then import what the first cells need
-    while the workers start."""
+    imports from two threads at once can deadlock), then make what the first cells need
+    while the workers start: mlflow for %register_model, the IPython shell for %%python."""
     from . import models
 
-    bridge.runInBackground(models.worker_warm_up(spark)._jdf, "pyshim: start Python workers")
-    for name in ("mlflow", "IPython.core.formatters"):  # %register_model; a cell's display
-        importlib.import_module(name)
+    bridge.runInBackground(models.worker_warm_up(session.spark)._jdf, "pyshim: start Python workers")
+    importlib.import_module("mlflow")
+    session.shell  # noqa: B018 - made now, not on the first cell
 
 
 class interruptible:
@@ -211,30 +340,36 @@ class interruptible:
         raise KeyboardInterrupt
 
 
-def display_bundle(value) -> dict[str, str]:
-    """The value of a cell's last expression as IPython would show it (a DataFrame as a table)."""
-    if value is None:
-        return {}
-    from IPython.core.formatters import DisplayFormatter
-
-    data, _ = DisplayFormatter().format(value, include={"text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml"})
-    return {mime: content if isinstance(content, str) else json.dumps(content) for mime, content in data.items()}
-
-
-def error_answer(exc: BaseException, filename: str) -> dict:
-    """A short Python traceback: frames from the cell on, and a Java error's first line only."""
+def error_answer(exc: BaseException) -> dict:
+    """A short Python traceback: the cell's frames and the user's own, a Java error's first line only."""
     ename, evalue = type(exc).__name__, _short_message(exc)
-    frames = traceback.format_list(_user_frames(exc.__traceback__, filename))
-    lines = (["Traceback (most recent call last):\n"] + frames if frames else []) + [f"{ename}: {evalue}\n"]
-    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": "".join(lines).rstrip()}
+    if isinstance(exc, SyntaxError):  # the offending line with a caret, as Python shows it
+        text = _CELL_FILE.sub(r"Cell In[\1]", "".join(traceback.format_exception_only(exc)))
+        return {"status": "error", "ename": ename, "evalue": exc.msg, "traceback": text.rstrip()}
+    usage = ename == "UsageError"  # a magic's own message says it all
+    frames = "" if usage else "".join(_format_frame(f) for f in _user_frames(exc.__traceback__))
+    lines = ("Traceback (most recent call last):\n" + frames if frames else "") + f"{ename}: {evalue}"
+    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": lines}
 
 
-def _user_frames(tb, filename: str) -> list[traceback.FrameSummary]:
-    """Frames from the cell on, without the sidecar's, PySpark's and py4j's internals."""
-    while tb is not None and filename and tb.tb_frame.f_code.co_filename != filename:
-        tb = tb.tb_next
-    internal = (os.sep + "pyspark" + os.sep, os.sep + "py4j" + os.sep, "pyspark.zip", "py4j-", __file__)
-    return [f for f in traceback.extract_tb(tb) if not any(part in f.filename for part in internal)]
+_CELL_NAME = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+_CELL_FILE = re.compile(r'File "<ipython-input-(\d+)-[0-9a-f]+>"')
+_INTERNAL = (os.sep + "pyspark" + os.sep, os.sep + "py4j" + os.sep, "pyspark.zip", "py4j-",
+             os.sep + "IPython" + os.sep, __file__)
+
+
+def _user_frames(tb) -> list[traceback.FrameSummary]:
+    """Frames from the first cell frame on, without the sidecar's, IPython's, PySpark's and py4j's."""
+    frames = traceback.extract_tb(tb)
+    first = next((i for i, f in enumerate(frames) if _CELL_NAME.fullmatch(f.filename)), 0)
+    return [f for f in frames[first:] if not any(part in f.filename for part in _INTERNAL)]
+
+
+def _format_frame(frame: traceback.FrameSummary) -> str:
+    cell = _CELL_NAME.fullmatch(frame.filename)
+    where = f"Cell In[{cell.group(1)}]" if cell else f'File "{frame.filename}"'
+    source = f"    {frame.line.strip()}\n" if frame.line else ""
+    return f"  {where}, line {frame.lineno}, in {frame.name}\n{source}"
 
 
 def _short_message(exc: BaseException) -> str:
@@ -288,6 +423,7 @@ def main() -> int:
     # Ctrl-C to us only while a Python cell runs, so we leave that group.
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     die_with_parent()
     gateway = connect()
     bridge, sc, spark = attach(gateway)
@@ -295,7 +431,7 @@ def main() -> int:
     session = Session(bridge, sc, spark)
     if os.environ.pop("PYSHIM_WARM_UP", "") == "1":
         try:
-            warm_up(bridge, spark)
+            warm_up(bridge, session)
         except Exception as err:  # only slower: the first cells start what they need
             print(f"pyshim sidecar: warm-up skipped: {_short_message(err)}", file=sys.stderr, flush=True)
     bridge.ready(os.getpid())

@@ -104,13 +104,22 @@ def _check_mlflow() -> Check:
     return Check("MLflow tracking URI", True, uri)
 
 
-def _check_hooks(prefix: Path) -> Check:
+def _check_hooks(prefix: Path, repo: Path = paths.REPO_ROOT) -> list[Check]:
     from pyshim_hooks import install as hooks_install
 
-    state = hooks_install.status(prefix, paths.REPO_ROOT)
-    ok = state.get("jupyter_server_extension", False)
-    extras = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in state.items())
-    return Check("save hook", ok, extras, "" if ok else "run `pyshim install`")
+    state = hooks_install.status(prefix, repo)
+    ok = state["jupyter_server_extension"]
+    hook = Check("save hook", ok, "review copies on save: " + ("enabled" if ok else "disabled"),
+                 "" if ok else "run `pyshim install`")
+    if not state["git_repository"]:
+        return [hook, Check("nbdime for git", True, f"{repo} is not a git repository")]
+    tools = {"git diff": "nbdime_git_diff", "git merge": "nbdime_git_merge",
+             "git difftool --tool nbdime": "nbdime_difftool", "git mergetool --tool nbdime": "nbdime_mergetool"}
+    missing = [name for name, key in tools.items() if not state[key]]
+    detail = ", ".join(f"{name}: {'no' if name in missing else 'yes'}" for name in tools)
+    # Optional for running notebooks, so never a failure; the fix says how to get it.
+    return [hook, Check("nbdime for git", True, f"{detail} (in {repo})",
+                        "run `pyshim install` to use nbdime for " + ", ".join(missing) if missing else "")]
 
 
 def _check_jvm_cache(prefix: Path) -> Check:
@@ -125,7 +134,7 @@ def _check_jvm_cache(prefix: Path) -> Check:
 
 def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
     return [_check_java(), _check_spark(), _check_toree(), _check_extension(),
-            *_check_kernels(prefix), _check_python(), _check_mlflow(), _check_hooks(prefix),
+            *_check_kernels(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
             _check_jvm_cache(prefix)]
 
 

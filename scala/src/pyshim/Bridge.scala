@@ -9,14 +9,18 @@ import scala.util.control.NonFatal
 import org.apache.spark.api.java.JavaSparkContext
 import org.apache.spark.sql.{DataFrame, SparkSession}
 
-/** Where the output of one Python request goes (the cell's streams). */
+/** Where the output of one Python request goes: the cell's streams and its other messages. */
 trait OutputSink {
   def write(stream: String, text: String): Unit
+
+  /** A Jupyter IOPub message other than text (display_data, update_display_data, clear_output), its content as JSON. */
+  def message(msgType: String, content: String): Unit
 }
 
 /**
- * A request for the sidecar: an operation and a JSON payload; its output (stream, text)
- * queues here until the thread that waits for the request writes it (see Sidecar.call).
+ * A request for the sidecar: an operation and a JSON payload; its output (stdout or stderr
+ * and text, or a message type and its JSON content) queues here, in the order Python sent
+ * it, until the thread that waits for the request writes it (see Sidecar.call).
  */
 final class Request(val id: Long, val op: String, val payload: String) {
   val result: Promise[String] = Promise[String]()
@@ -55,6 +59,10 @@ object Bridge {
   /** Called by Python, on a py4j thread: Toree sends only its cell threads' output to the cell. */
   def write(id: Long, stream: String, text: String): Unit =
     Option(inFlight.get(id)).foreach(_.output.put(stream -> text))
+
+  /** Called by Python, like `write`: a display() or a figure of the running cell. */
+  def display(id: Long, msgType: String, content: String): Unit =
+    Option(inFlight.get(id)).foreach(_.output.put(msgType -> content))
 
   def complete(id: Long, json: String): Unit =
     Option(inFlight.remove(id)).foreach(_.result.trySuccess(json))

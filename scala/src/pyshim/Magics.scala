@@ -4,8 +4,10 @@ import java.io.{File, PrintStream}
 import java.nio.charset.StandardCharsets
 import java.nio.file.Files
 
+import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
 import org.apache.toree.magic.{CellMagic, LineMagic, Magic, MagicOutput}
+import org.apache.toree.kernel.api.pyshim.DisplayRelay
 import org.apache.toree.pyshim.ReplAccess
 import org.apache.toree.magic.dependencies.{IncludeKernel, IncludeOutputStream}
 import org.apache.toree.plugins.annotations.Event
@@ -48,7 +50,21 @@ trait MagicSupport extends IncludeKernel {
     }
 }
 
-/** `%%python`: run the cell in the sidecar, with `spark`, `sc` and `z` bound. */
+/** Where a %%python cell's output goes: text to its streams, rich output as Jupyter messages. */
+object CellDisplay {
+  /** Messages go after flushing the streams, so they keep their place among the prints. */
+  def sink(kernel: KernelLike, out: PrintStream, err: PrintStream): OutputSink = new OutputSink {
+    private val text = Sinks.streams(out, err)
+    def write(stream: String, chunk: String): Unit = text.write(stream, chunk)
+    def message(msgType: String, content: String): Unit = {
+      out.flush()
+      err.flush()
+      if (!DisplayRelay.send(kernel, msgType, content)) text.message(msgType, content)
+    }
+  }
+}
+
+/** `%%python`: run the cell in the sidecar's IPython shell, with `spark`, `sc`, `z` and `pyshim` bound. */
 class Python extends CellMagic with MagicSupport {
   // @Event sits on a method that overrides nothing: scalac copies annotations onto the
   // bridge method of an override, and Toree would then run the magic twice.
@@ -59,7 +75,7 @@ class Python extends CellMagic with MagicSupport {
     val (out, err) = cellStreams()
     try {
       val answer = Replies.parseOk(
-        Sidecar.call(kernel.sparkSession, "exec", code, Sinks.streams(out, err), noticeTo(out)))
+        Sidecar.call(kernel.sparkSession, "exec", code, CellDisplay.sink(kernel, out, err), noticeTo(out)))
       MagicOutput(Replies.mimeBundle(answer): _*)
     } catch {
       case e: PyshimException => new FailedOutput(e)

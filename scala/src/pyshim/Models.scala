@@ -61,10 +61,18 @@ object Replies {
 
   def textOf(answer: JValue): String = (answer \ "data" \ "text/plain").extractOpt[String].getOrElse("")
 
+  /** A MIME bundle as Toree carries it: strings (JSON types such as application/json as JSON text). */
   def mimeBundle(answer: JValue): Seq[(String, String)] = answer \ "data" match {
-    case JObject(fields) => fields.collect { case (mime, JString(value)) => mime -> value }
+    case JObject(fields) => fields.collect {
+      case (mime, JString(value)) => mime -> value
+      case (mime, value) if value != JNothing && value != JNull => mime -> compact(render(value))
+    }
     case _ => Seq.empty
   }
+
+  /** The text/plain of a display message's content, if it has one. */
+  def plainText(content: String): Option[String] =
+    (parse(content) \ "data" \ "text/plain").extractOpt[String]
 }
 
 /** A Python exception, carried with its short Python traceback and no JVM stack. */

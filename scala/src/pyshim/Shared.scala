@@ -4,10 +4,14 @@ import java.util.concurrent.ConcurrentHashMap
 
 import scala.collection.JavaConverters._
 
+import org.apache.spark.sql.{DataFrame, Dataset, Row}
+
 /**
  * A small store shared by Scala and Python cells, like Zeppelin's z.put / z.get.
  * Values are kept as Java types so py4j hands Python real lists and dicts; Scala gets
- * Scala collections back.
+ * Scala collections back. A Dataset is kept as it is: Python gets a PySpark DataFrame over
+ * this same JVM object, and a DataFrame put from Python (or a pandas one, converted through
+ * Arrow in the sidecar) is the JVM Dataset that `getDataFrame` returns.
  */
 object Shared {
   private val values = new ConcurrentHashMap[String, AnyRef]()
@@ -20,12 +24,30 @@ object Shared {
 
   def getOrElse(key: String, default: Any): Any = Option(values.get(key)).map(toScala).getOrElse(default)
 
-  /** For Python: the stored Java object as is. */
-  def getJava(key: String): AnyRef = values.get(key)
+  def getDataFrame(key: String): DataFrame = get(key) match {
+    case frame: Dataset[_] => asDataFrame(frame)
+    case other => throw new PyshimException(s"z.getDataFrame: '$key' is ${describe(other)}, not a DataFrame; " +
+      "put a DataFrame there (in Python: a PySpark or pandas DataFrame; in Scala: a Dataset), or read it with z.get")
+  }
+
+  /** For Python: the stored Java object as is (a typed Dataset as its DataFrame, which PySpark wraps). */
+  def getJava(key: String): AnyRef = values.get(key) match {
+    case frame: Dataset[_] => asDataFrame(frame)
+    case other => other
+  }
   def contains(key: String): Boolean = values.containsKey(key)
   def remove(key: String): Unit = values.remove(key)
   def keys: Seq[String] = values.keySet().asScala.toSeq.sorted
   def keyList(): java.util.List[String] = keys.asJava
+
+  /** The same object when it is a DataFrame already, so both languages hold one Dataset. */
+  private def asDataFrame(frame: Dataset[_]): DataFrame =
+    if (frame.encoder.clsTag.runtimeClass == classOf[Row]) frame.asInstanceOf[DataFrame] else frame.toDF()
+
+  private def describe(value: Any): String = value match {
+    case null => "null"
+    case v => s"a ${v.getClass.getName}"
+  }
 
   private def toJava(value: Any): AnyRef = value match {
     case null => null
@@ -50,6 +72,7 @@ object z {
   def put(key: String, value: Any): Unit = Shared.put(key, value)
   def get(key: String): Any = Shared.get(key)
   def getOrElse(key: String, default: Any): Any = Shared.getOrElse(key, default)
+  def getDataFrame(key: String): org.apache.spark.sql.DataFrame = Shared.getDataFrame(key)
   def keys: Seq[String] = Shared.keys
   def remove(key: String): Unit = Shared.remove(key)
 }

@@ -52,7 +52,10 @@ object Sidecar {
     // The output is written here, on the cell's thread: Toree sends text written by other
     // threads (py4j's) to the kernel's log instead of the cell, unless they descend from a
     // cell's thread, which the gateway's threads do not when the warm start made them.
-    val write: ((String, String)) => Unit = { case (stream, text) => sink.write(stream, text) }
+    val write: ((String, String)) => Unit = {
+      case (stream @ ("stdout" | "stderr"), text) => sink.write(stream, text)
+      case (msgType, content) => sink.message(msgType, content)
+    }
     def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
     while (!request.result.isCompleted) {
       Option(request.output.poll(200, MILLISECONDS)).foreach(write)
@@ -186,8 +189,12 @@ object Interrupts {
 }
 
 object Sinks {
-  val discard: OutputSink = new OutputSink { def write(stream: String, text: String): Unit = () }
+  val discard: OutputSink = new OutputSink {
+    def write(stream: String, text: String): Unit = ()
+    def message(msgType: String, content: String): Unit = ()
+  }
 
+  /** Text to the streams; a display as its text/plain (where no front end shows rich output). */
   def streams(out: java.io.OutputStream, err: java.io.OutputStream): OutputSink = new OutputSink {
     def write(stream: String, text: String): Unit = {
       val target = if (stream == "stderr" && err != null) err else out
@@ -196,5 +203,8 @@ object Sinks {
         target.flush()
       }
     }
+
+    def message(msgType: String, content: String): Unit =
+      if (msgType == "display_data") Replies.plainText(content).foreach(text => write("stdout", text + "\n"))
   }
 }
