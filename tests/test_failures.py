@@ -64,3 +64,25 @@ def test_a_failing_model_in_python_cell_ends_it_in_a_few_lines(toree, failing):
     res = toree.run('%%python\nspark.sql("SELECT picky(x) FROM xs_mixed").collect()')
     _assert_short(res, "picky failed: ValueError: x must not be negative", "models:/picky_model/1")
     assert toree.run('%%python\nspark.sql("SELECT picky(x) FROM xs_mixed WHERE x > 0").count()').ok().text == "2"
+
+
+def test_preflight_fails_registration_on_a_model_whose_example_breaks_it(toree, failing):
+    res = toree.run(f"%register_model broken {failing['broken_example']}")
+    assert res.status == "error", res
+    assert "broken: model" in res.error_text and "fails on its own input example" in res.error_text
+    assert "ValueError: x must not be negative, got -3.0" in res.error_text
+    wordy = toree.run(f"%register_model wordy {failing['wordy']}")
+    assert wordy.status == "error" and "fails on its own input example" in wordy.error_text, wordy
+    assert "--result-type" in wordy.error_text
+    assert toree.run('println(spark.catalog.functionExists("broken"))').ok().stdout.strip() == "false"
+
+
+def test_describe_function_shows_model_version_inputs_and_how_it_runs(toree, failing):
+    plain = toree.run('spark.sql("DESCRIBE FUNCTION picky").collect().foreach(r => println(r.getString(0)))').ok()
+    assert "Usage: picky(x double) - MLflow model models:/picky_model/1 (version 1, run " in plain.stdout
+    extended = toree.run('spark.sql("DESCRIBE FUNCTION EXTENDED picky").collect().foreach(r => println(r.getString(0)))').ok()
+    for fact in ("model: models:/picky_model/1", "resolved: version 1, run ", "* x - double", "result: double",
+                 "runs in: Python workers", "registered: 20"):
+        assert fact in extended.stdout, extended.stdout
+    listed = toree.run('spark.sql("SHOW USER FUNCTIONS").collect().foreach(r => println(r.getString(0)))').ok()
+    assert "picky" in listed.stdout.split()

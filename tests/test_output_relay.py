@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from pyshim.tools.demo import NBCLIENT_OPTIONS
+
 pytestmark = pytest.mark.toree
 
 CELLS, LINES = 30, 2000
@@ -40,7 +42,7 @@ def _run_through_nbclient(toree, sources: list[str]):
     kc.start_channels(hb=False)
     try:
         # The fixture's kernel and a client of our own: nbclient neither starts nor stops it.
-        client = NotebookClient(nb, km=toree.km, timeout=600)
+        client = NotebookClient(nb, km=toree.km, timeout=600, **NBCLIENT_OPTIONS)
         client.kc = kc
         client.execute()
     finally:
@@ -55,7 +57,7 @@ def _missing_lines(nb, tag: str) -> dict[int, int]:
         got = set(text.splitlines())
         lost = sum(1 for i in range(1, LINES + 1) if f"{tag}{c} line {i}" not in got)
         if lost:
-            missing[c] = lost
+            missing[c] = (lost, [o.get("output_type") for o in cell.outputs], text[-200:])
     return missing
 
 

@@ -108,6 +108,7 @@ object Sidecar {
     val env = builder.environment()
     env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
     env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
+    env.put("PYSHIM_SIDECAR_LOG", logFile.getPath) // named in short errors: the full ones are there
     if (warmUp) env.put("PYSHIM_WARM_UP", "1")
     builder.redirectErrorStream(true)
     builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile))
