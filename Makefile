@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.pyshim-deps
 JDK_HINT := install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME
 
-.PHONY: java setup demo test test-cluster lab bench cluster-demo doctor clean
+.PHONY: java setup demo test test-cluster lab bench serve cluster-demo doctor clean
 
 setup: $(DEPS)
 	@$(VENV)/bin/pyshim install
@@ -46,6 +46,11 @@ lab: java setup
 
 bench: java setup
 	$(PY) bench/run.py
+
+# The demo's model over REST with MLflow's own scoring server, on 127.0.0.1:$PYSHIM_SERVE_PORT
+# (default 5001); MODEL=models:/name@alias for another model. Ctrl-C stops it.
+serve: setup
+	$(PY) -m pyshim.tools.serve
 
 doctor: setup
 	$(VENV)/bin/pyshim doctor

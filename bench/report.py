@@ -53,11 +53,11 @@ def _verdict(target: dict) -> str:
 def _value(target: dict) -> str:
     if target["value"] is None:
         return "n/a"
-    return f"{target['value']:.2f} {target['unit']}" if target["unit"] == "s" else f"{target['value']:.2f}x"
+    return f"{target['value']:.2f} {target['unit']}" if target["unit"] in ("s", "ms") else f"{target['value']:.2f}x"
 
 
 def _limit(target: dict) -> str:
-    return f"<= {target['limit']:g} {target['unit']}" if target["unit"] == "s" else f"<= {target['limit']:g}x"
+    return f"<= {target['limit']:g} {target['unit']}" if target["unit"] in ("s", "ms") else f"<= {target['limit']:g}x"
 
 
 # ---------------------------------------------------------------- sections
@@ -243,6 +243,25 @@ def _growth(g: dict) -> list[str]:
     return out
 
 
+def _rest(r: dict, machine: dict) -> list[str]:
+    cases = r["calls"]
+    calls = max(c["calls"] for c in cases.values())
+    where = f"{machine['nproc']} cores ({machine['cpu_model']})"
+    load = f"{_load(r.get('load_average_start'))} → {_load(r.get('load_average_end'))}"
+    out = [f"## 5. REST latency: the same model behind `make serve` ({calls} calls of each kind)", "",
+           f"`{r['model']}` served by {r['server']} (ready {r['ready_seconds']:.1f} s after the start); "
+           f"{r['client']}; `dataframe_split` payloads; the kinds of call interleaved after {r['warmup']} "
+           "warm-up calls of each; a call is timed from the request to the parsed JSON answer.", "",
+           "| call | median | p95 | mean | best | worst | machine | load average (1, 5, 15 min) start → end |",
+           "|---|---|---|---|---|---|---|---|"]
+    for c in cases.values():
+        label = ("1 row" if c["rows"] == 1 else f"{c['rows']} rows") + \
+            (", a new connection per call (as curl)" if c["new_connection"] else ", keep-alive connection")
+        out.append(f"| {label} | {_s(c['median'], 'ms')} | {_s(c['p95'], 'ms')} | {_s(c['mean'], 'ms')} | "
+                   f"{_s(c['best'], 'ms')} | {_s(c['worst'], 'ms')} | {where} | {load} |")
+    return out + [""]
+
+
 def _notes(results: dict) -> list[str]:
     notes = list(results.get("notes", []))
     for t in results.get("targets", []):
@@ -261,6 +280,8 @@ def render(results: dict) -> str:
     for name, fn in sections.items():
         if results.get(name):
             out += fn(results[name])
+    if results.get("rest"):
+        out += _rest(results["rest"], results["meta"]["machine"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --quick               # a small smoke run (to a temp folder)
     .venv/bin/python bench/run.py --only throughput,growth --runs 5
 
-Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook.
+Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, rest (REST
+latency of the same model behind `make serve`).
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
 folder; the model is trained and logged there. See bench/README.md.
 """
@@ -25,17 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "savehook")
+ALL = ("coldstart", "throughput", "growth", "savehook", "rest")
 
 
 def settings(args) -> dict:
     if args.quick:
         return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
-                "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1}
+                "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1,
+                "rest_calls": 20, "rest_warmup": 5}
     return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
             "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
             "idle_samples": 0 if args.no_idle else 2,
-            "classic_saves": 3, "cells": 100, "save_warmup": 3}
+            "classic_saves": 3, "cells": 100, "save_warmup": 3, "rest_calls": 200, "rest_warmup": 20}
 
 
 def parse_args(argv: list[str] | None = None):
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                               "machine": harness.machine()},
                      "targets": [], "notes": [], "errors": {}}
     targets = []
-    needs_model = {"coldstart", "throughput", "growth"} & set(args.chosen)
+    needs_model = {"coldstart", "throughput", "growth", "rest"} & set(args.chosen)
     uri = None
     kernel = None
     try:
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             kernel = None
         if "savehook" in args.chosen:
             targets += _step(results, "savehook", lambda: _savehook(root, conf))
+        if "rest" in args.chosen:
+            targets += _step(results, "rest", lambda: _rest(root, uri, conf))
     finally:
         if kernel is not None:
             kernel.close()
@@ -172,6 +176,13 @@ def _savehook(root: Path, conf: dict):
     result = savehook.run(root / "savehook", conf["saves"], conf["classic_saves"], conf["cells"],
                           warmup=conf["save_warmup"])
     return result, savehook.targets(result)
+
+
+def _rest(root: Path, uri: str, conf: dict):
+    import rest
+
+    result = rest.run(root / "rest", uri, conf["rest_calls"], conf["rest_warmup"])
+    return result, rest.targets(result)
 
 
 if __name__ == "__main__":

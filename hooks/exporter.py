@@ -1,9 +1,12 @@
 """Pure export functions: notebook on disk -> review copies in its review folder.
 
 Nothing here knows about jupyter_server or threads; the save hook (through the
-worker) and `pyshim export` both call :func:`export_notebook` or
-:func:`stale_copies`. nbformat and nbconvert are imported lazily, the first time
-a notebook is rendered, so importing pyshim_hooks stays cheap.
+worker: :func:`sync_copies`, which also removes the copies of a notebook renamed or
+deleted) and `pyshim export` (:func:`export_notebook`, :func:`stale_copies`,
+:func:`orphan_copies`) call it. Reading is in reading.py, the script copy in
+script.py, the HTML copy's preparation in sanitize.py. nbformat, jupytext and
+nbconvert are imported lazily, the first time a notebook is rendered, so
+importing pyshim_hooks stays cheap.
 """
 
 from __future__ import annotations

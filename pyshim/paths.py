@@ -84,3 +84,20 @@ def java_tool(name: str) -> Path:
 def environment_python() -> str:
     """The python of this environment: the sidecar and Spark's Python workers must use it."""
     return sys.executable
+
+
+def environment_bin() -> Path:
+    """This environment's folder of executables (uvicorn, gunicorn, mlflow, jupyter): beside its
+    python. Not resolved: .venv/bin/python is a symlink to the system's python."""
+    return Path(sys.executable).parent
+
+
+def with_environment_path(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default os.environ) with environment_bin() first on PATH, for the MLflow commands
+    we start: `mlflow models serve` runs `uvicorn` by name and fails with exit code 127 when
+    the user's PATH lacks .venv/bin."""
+    env = dict(os.environ if env is None else env)
+    folder = str(environment_bin())
+    rest = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != folder]
+    env["PATH"] = os.pathsep.join([folder, *rest])
+    return env

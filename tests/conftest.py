@@ -113,3 +113,45 @@ def toree(isolated_home):
     pid = driver.pid
     driver.shutdown()
     assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+
+
+# --- the example notebooks, executed once per session (test_notebooks.py, test_serve.py) -----
+
+@pytest.fixture(scope="session")
+def demo_env(isolated_home, tmp_path_factory):
+    from pyshim import defaults
+
+    out = tmp_path_factory.mktemp("notebook-output")
+    env = defaults.environment({**os.environ, "PYSHIM_OUTPUT_DIR": str(out)})
+    assert env["MLFLOW_TRACKING_URI"].startswith(f"sqlite:///{isolated_home}")  # never the project's store
+    return env
+
+
+@pytest.fixture(scope="session")
+def executed_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("executed")
+
+
+def execute(name: str, env: dict, executed_dir: Path):
+    """Run one example notebook as `make demo` does; (NotebookRun, the executed notebook)."""
+    import nbformat
+
+    from pyshim.tools import demo
+
+    run = demo.run_notebook(demo.NOTEBOOKS_DIR / name, executed_dir, env)
+    return run, nbformat.read(run.executed, as_version=4)
+
+
+@pytest.fixture(scope="session")
+def trained(demo_env, executed_dir):
+    return execute("01_train_model.ipynb", demo_env, executed_dir)
+
+
+@pytest.fixture(scope="session")
+def scored_in_scala(trained, demo_env, executed_dir):
+    return execute("02_score_from_scala.ipynb", demo_env, executed_dir)
+
+
+@pytest.fixture(scope="session")
+def pyspark_pipeline(demo_env, executed_dir):
+    return execute("03_pyspark_pipeline.ipynb", demo_env, executed_dir)

@@ -3,7 +3,8 @@
 The throughput, growth and cold-start aggregation runs against a fake kernel that answers
 every timed cell with a made-up figure; the report is rendered and written from that; the
 cell code sent to the kernel's sidecar is compiled; the save-hook benchmark runs for real
-on a tiny notebook (two jupyter servers). No timing is asserted anywhere.
+on a tiny notebook (two jupyter servers), the REST benchmark with a few calls to a real
+`mlflow models serve`. No timing is asserted anywhere.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import coldstart  # noqa: E402
 import growth  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
+import rest  # noqa: E402
 import throughput  # noqa: E402
 
 CALL = re.compile(r'(?:benchRun|bench_udf|_bench)\("([^"]+)", (\d+), "([^"]+)"')
@@ -154,3 +156,28 @@ def test_savehook_tiny_run(tmp_path):
     assert len(result["plain_save"]["runs"]) == 2 and len(result["copies_fresh"]["runs"]) == 2
     assert "## 3. Save hook" in report.render({"meta": {"started": "", "finished": "", "seconds": 0,
                                                         "machine": harness.machine()}, "savehook": result})
+
+
+def test_rest_payloads_and_statistics():
+    body = json.loads(rest.payload(100))["dataframe_split"]
+    assert body["columns"] == ["a", "b", "c"] and len(body["data"]) == 100 and len(body["data"][0]) == 3
+    assert rest.percentile([float(v) for v in range(1, 101)], 95) == pytest.approx(95.05)
+    assert rest.percentile([7.0], 95) == 7.0
+    stats = rest.latency([0.010, 0.012, 0.011, 0.050])
+    assert stats["median"] == 0.0115 and stats["worst"] == 0.05 and stats["calls"] == 4
+    assert 0.012 < stats["p95"] < 0.05
+
+
+def test_rest_tiny_run_against_the_real_server(tmp_path):
+    """A few calls to `mlflow models serve` of the bench's model; the report shows them."""
+    uri = harness.log_model(tmp_path / "artifacts")
+    result = rest.run(tmp_path / "rest", uri, calls=3, warmup=1)
+    assert {name: c["calls"] for name, c in result["calls"].items()} == {name: 3 for name in rest.CASES}
+    assert all(len(c["runs"]) == 3 and c["best"] <= c["median"] <= c["worst"] for c in result["calls"].values())
+    target = rest.targets(result)[0].as_dict()
+    assert target["unit"] == "ms" and target["value"] == round(result["calls"]["1"]["median"] * 1000, 2)
+    meta = {"started": "", "finished": "", "seconds": 0, "machine": harness.machine()}
+    text = report.render({"meta": meta, "rest": result, "targets": [target]})
+    assert "## 5. REST latency" in text and "| 1 row, keep-alive connection |" in text
+    assert "| 100 rows, keep-alive connection |" in text and "| 1 row, a new connection per call (as curl) |" in text
+    assert f"{meta['machine']['nproc']} cores" in text and "ms | <= 20 ms |" in text

@@ -127,6 +127,7 @@ def test_runner_summary_after_a_good_run(run_env, capsys):
     assert "pyshim demo: 1 notebooks in" in out
     assert "model: wine_classifier" in out
     assert "Try next:" in out and "make lab" in out and "mlflow ui --backend-store-uri" in out
+    assert "make serve" in out
     assert (executed / "ok.kernel.log").is_file()
 
 

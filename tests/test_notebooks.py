@@ -2,12 +2,12 @@
 
 They run as `make demo` runs them (pyshim.tools.demo.run_notebook: nbclient, the kernel named in
 the notebook, the notebooks folder as working folder) with the session's temp MLflow store
-and a temp output folder. Asserts are on key outputs: the registered version, the rows
-scored, the accuracy, the Parquet written, not only on the absence of errors.
+and a temp output folder, once per session: conftest.py's `trained`, `scored_in_scala` and
+`pyspark_pipeline`, which test_serve.py shares. Asserts are on key outputs: the registered
+version, the rows scored, the accuracy, the Parquet written, not only on the absence of errors.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -44,39 +44,6 @@ def number_after(label: str, text: str) -> str:
     match = re.search(rf"^{re.escape(label)}:\s*([0-9.]+)\s*$", text, re.MULTILINE)
     assert match, f"no line '{label}: <number>' in the notebook's output:\n{text[-3000:]}"
     return match.group(1)
-
-
-@pytest.fixture(scope="module")
-def demo_env(isolated_home, tmp_path_factory):
-    out = tmp_path_factory.mktemp("notebook-output")
-    env = defaults.environment({**os.environ, "PYSHIM_OUTPUT_DIR": str(out)})
-    assert env["MLFLOW_TRACKING_URI"].startswith(f"sqlite:///{isolated_home}")  # never the project's store
-    return env
-
-
-@pytest.fixture(scope="module")
-def executed_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("executed")
-
-
-def execute(name: str, env: dict, executed_dir: Path):
-    run = demo.run_notebook(NOTEBOOKS / name, executed_dir, env)
-    return run, nbformat.read(run.executed, as_version=4)
-
-
-@pytest.fixture(scope="module")
-def trained(demo_env, executed_dir):
-    return execute("01_train_model.ipynb", demo_env, executed_dir)
-
-
-@pytest.fixture(scope="module")
-def scored_in_scala(trained, demo_env, executed_dir):
-    return execute("02_score_from_scala.ipynb", demo_env, executed_dir)
-
-
-@pytest.fixture(scope="module")
-def pyspark_pipeline(demo_env, executed_dir):
-    return execute("03_pyspark_pipeline.ipynb", demo_env, executed_dir)
 
 
 def read_parquet(path: Path):

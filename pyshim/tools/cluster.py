@@ -383,7 +383,7 @@ def start_tracking_server(backend_uri: str | None = None, workdir: Path | None =
     backend_uri = backend_uri or f"sqlite:///{workdir / 'mlflow.db'}"
     artifacts = workdir / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    env = paths.with_environment_path()  # what MLflow starts by name comes from this environment
     env.pop("MLFLOW_TRACKING_URI", None)
     # The GenAI job runner (7 huey consumer processes) is not needed to track and serve models.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")

@@ -281,6 +281,7 @@ def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str
               "  make lab     JupyterLab on notebooks/ with the pyshim kernels, the save hook and the %load",
               "               snippets ready: `%load setup` in Scala, `%load snippets/setup.py` in Python;",
               "               `touch notebooks/.ipynb_saveprocess` turns on review copies (_review/) on save",
+              "  make serve   the same model over REST: MLflow's scoring server on http://127.0.0.1:5001",
               f"  MLflow UI:   {mlflow_ui_hint(env['MLFLOW_TRACKING_URI'])}"]
     return "\n".join(lines)
 
