@@ -135,7 +135,8 @@ object CellOutput {
 
   /** Toree keeps its actor loader private in Kernel; it is the only route to send a message. */
   private def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {
-    val field = kernel.getClass.getDeclaredFields.find(f => classOf[ActorLoader].isAssignableFrom(f.getType)).get
+    val classes = Iterator.iterate[Class[_]](kernel.getClass)(_.getSuperclass).takeWhile(_ != null)
+    val field = classes.flatMap(_.getDeclaredFields).find(f => classOf[ActorLoader].isAssignableFrom(f.getType)).get
     field.setAccessible(true)
     field.get(kernel).asInstanceOf[ActorLoader]
   }.toOption
