@@ -42,6 +42,8 @@ def _colspec_ddl(spec) -> str:
 
 
 def _numpy_ddl(dtype) -> str:
+    if getattr(dtype, "kind", "") in ("U", "S"):  # numpy strings (<U4): string class labels
+        return "string"
     return _NUMPY_TO_DDL.get(str(dtype), "double")
 
 

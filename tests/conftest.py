@@ -115,6 +115,27 @@ def toree(isolated_home):
     assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
 
 
+@pytest.fixture(scope="module")
+def spark(isolated_home):
+    """A plain PySpark session (no Toree) with pyshim's extension jar on its class path."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    from pyshim import paths
+
+    session = (SparkSession.builder.master("local[2]").appName("pyshim-test")
+               .config("spark.jars", str(paths.EXTENSION_JAR))
+               .config("spark.ui.enabled", "false").getOrCreate())
+    yield session
+    session.stop()
+    # PySpark's JVM lives until its stdin closes; it would otherwise outlive the tests.
+    gateway = SparkContext._gateway
+    gateway.shutdown()
+    gateway.proc.stdin.close()
+    gateway.proc.wait(timeout=30)
+    SparkContext._gateway = SparkContext._jvm = None
+
+
 # --- the example notebooks, executed once per session (test_notebooks.py, test_serve.py) -----
 
 @pytest.fixture(scope="session")

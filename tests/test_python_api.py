@@ -35,25 +35,6 @@ def file_store_model(tmp_path_factory):
         os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("pyshim-python-api")
-               .config("spark.jars", str(paths.EXTENSION_JAR))
-               .config("spark.ui.enabled", "false").getOrCreate())
-    yield session
-    session.stop()
-    from pyspark import SparkContext
-
-    # PySpark's JVM lives until its stdin closes; it would otherwise outlive the tests.
-    gateway = SparkContext._gateway
-    gateway.shutdown()
-    gateway.proc.stdin.close()
-    gateway.proc.wait(timeout=30)
-    SparkContext._gateway = SparkContext._jvm = None
-
-
 def test_register_and_call_from_sql_with_a_file_store(spark, file_store_model, monkeypatch):
     uri, model, tracking = file_store_model
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)

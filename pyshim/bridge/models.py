@@ -31,23 +31,40 @@ class RegisteredModel:
     result_type: str
     replaced: bool
     warnings: list[str]
+    runs: str = ""       # "native Spark SQL, no Python workers" or "Python workers: <why>"
+    native_sql: str | None = None
+
+    @property
+    def native(self) -> bool:
+        return self.native_sql is not None
 
     def summary(self) -> str:
         verb = "replaced" if self.replaced else "registered"
         lines = [f"{self.name}: {verb} {self.model_uri} ({self.resolved}) as a Spark SQL function",
                  f"  inputs: {self.inputs.describe()}",
                  f"  result: {self.result_type}"]
+        if self.runs:
+            lines.append(f"  runs: {self.runs}")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
 def register_model(spark, name: str, model_uri: str, result_type: str | None = None,
-                   env_manager: str = "local") -> RegisteredModel:
-    """Register MODEL_URI as the SQL function NAME in `spark`; returns what was registered."""
+                   env_manager: str = "local", native: str = "auto") -> RegisteredModel:
+    """Register MODEL_URI as the SQL function NAME in `spark`; returns what was registered.
+
+    native: "auto" compiles a scikit-learn model to one Spark SQL expression when it compiles
+    and agrees with predict (pyshim/native), else Python workers; "require" fails with the
+    reason instead; "off" always uses Python workers.
+    """
+    from .. import native as _native
+
     if not _NAME.match(name or ""):
         raise ModelError.bad_name(name)
     if env_manager not in ("local", "virtualenv"):
         raise ModelError(f"env_manager must be 'local' or 'virtualenv', got {env_manager!r}")
+    if native not in _native.MODES:
+        raise ModelError(f"native must be one of {', '.join(_native.MODES)}, got {native!r}")
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
@@ -63,15 +80,46 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
     data_type = _parse_ddl(ddl)
     _preflight(name, model_uri, local, meta, data_type)
+    about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString()}
+    decision = _native_decision(spark, native, local, meta, inputs, data_type)
+    if native == "require" and decision.sql is None:
+        raise ModelError(f"{name}: {model_uri} cannot run as native Spark SQL: {decision.reason}")
+    if decision.sql is not None:
+        replaced = _register_native(spark, name, decision.sql, inputs, data_type.simpleString(),
+                                    {**about, "runs": "native Spark SQL"})
+        return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes,
+                               decision.describe(), decision.sql)
     if env_manager == "virtualenv":
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
         _use_this_python_locally(spark)
         udf = _model_udf(_ship(spark, local, name), name, inputs, data_type, f"{name} ({model_uri}; {resolved})")
-    about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString(),
-             "runs": "Python workers (pandas UDF)" if env_manager == "local" else "Python workers (mlflow spark_udf, virtualenv)"}
+    about["runs"] = "Python workers (pandas UDF)" if env_manager == "local" else "Python workers (mlflow spark_udf, virtualenv)"
     replaced = _register(spark, name, udf, inputs, about)
-    return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes)
+    return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes,
+                           decision.describe())
+
+
+def _native_decision(spark, native: str, local: Path, meta, inputs: signatures.Inputs, data_type):
+    from .. import native as _native
+
+    if native == "off":
+        return _native.Decision(None, "native compilation is off")
+    if _jvm_functions(spark.sparkContext._jvm) is None:
+        return _native.Decision(None, "native functions need pyshim's extension jar in Spark's JVM "
+                                      "(a pyshim Toree kernel has it)")
+    if inputs.tensor or not inputs.names:
+        return _native.Decision(None, "the model's signature names no input columns")
+    if signatures.result_kind(data_type)[0] != "scalar":
+        return _native.Decision(None, f"the result type {data_type.simpleString()} is not a single value")
+    return _native.decide(spark, local, meta, inputs.names, inputs.ddl_types, data_type.simpleString())
+
+
+def _register_native(spark, name: str, sql: str, inputs: signatures.Inputs, result_ddl: str,
+                     about: dict[str, str]) -> bool:
+    functions = _jvm_functions(spark.sparkContext._jvm)
+    return bool(functions.registerNative(spark._jsparkSession, name, sql, inputs.names, inputs.ddl_types,
+                                         result_ddl, about))
 
 
 def worker_warm_up(spark):

@@ -297,7 +297,8 @@ class Session:
         try:
             registered = models.register_model(self.spark, req["name"], req["uri"],
                                                result_type=req.get("result_type"),
-                                               env_manager=req.get("env_manager") or "local")
+                                               env_manager=req.get("env_manager") or "local",
+                                               native=req.get("native") or "auto")
         except PyshimError as err:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:

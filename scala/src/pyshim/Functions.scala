@@ -6,7 +6,9 @@ import scala.collection.JavaConverters._
 
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.catalyst.FunctionIdentifier
-import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, ExpressionInfo, GetStructField}
+import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute
+import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, ExpressionInfo, GetStructField, If,
+  InheritAnalysisRules, IsNaN, IsNull, Literal, Or, RuntimeReplaceable}
 import org.apache.spark.sql.execution.python.UserDefinedPythonFunction
 import org.apache.spark.sql.types._
 
@@ -15,8 +17,23 @@ final case class InputSpec(name: String, dataType: Option[DataType]) {
   def describe: String = dataType.map(t => s"$name ${t.simpleString}").getOrElse(name)
 }
 
+/** A model function: runs `udf` in Python workers, or `native` (a Spark SQL expression over the inputs' names). */
 final class ModelFunction(val name: String, val udf: UserDefinedPythonFunction,
-                          val inputs: Seq[InputSpec], val positional: Boolean)
+                          val inputs: Seq[InputSpec], val positional: Boolean,
+                          val native: Option[NativeBody] = None)
+
+/** A model compiled to Spark SQL (pyshim/native): the parsed expression and its result type. */
+final case class NativeBody(expression: Expression, resultType: DataType)
+
+/**
+ * A call of a native model function: shows (and names its result column) as `wine(a, b, c)`,
+ * while the analyzer and optimizer see the compiled expression it stands for.
+ */
+case class NativeModelCall(functionName: String, parameters: Seq[Expression], replacement: Expression)
+  extends RuntimeReplaceable with InheritAnalysisRules {
+  override def prettyName: String = functionName
+  override protected def withNewChildInternal(newChild: Expression): Expression = copy(replacement = newChild)
+}
 
 /**
  * What DESCRIBE FUNCTION [EXTENDED] shows of a model function, in Spark's own metadata
@@ -25,7 +42,7 @@ final class ModelFunction(val name: String, val udf: UserDefinedPythonFunction,
  * The registration time is added here.
  */
 object Describe {
-  def info(name: String, inputs: Seq[InputSpec], about: Map[String, String]): ExpressionInfo = {
+  def info(name: String, inputs: Seq[InputSpec], about: Map[String, String], source: String = "python_udf"): ExpressionInfo = {
     val args = inputs.map(_.describe).mkString(", ")
     val model = about.get("model_uri").map(u => s"MLflow model $u" + about.get("resolved").map(r => s" ($r)").getOrElse(""))
     val usage = s"_FUNC_($args) - ${model.getOrElse("a model function")}" +
@@ -38,7 +55,7 @@ object Describe {
       "registered" -> Some(java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString))
       .collect { case (k, Some(v)) => s"$k: $v" }
     val note = facts.mkString("\n    ", "\n      ", "\n  ")
-    new ExpressionInfo(classOf[ModelFunction].getName, null, name, usage, arguments, "", note, "", "", "", "python_udf")
+    new ExpressionInfo(classOf[ModelFunction].getName, null, name, usage, arguments, "", note, "", "", "", source)
   }
 }
 
@@ -72,13 +89,58 @@ object Functions {
     replaced
   }
 
+  /**
+   * Called from Python for a model compiled to Spark SQL: `expression` refers to the inputs by
+   * name and is parsed once here; calls get the same checks as a Python model function.
+   */
+  def registerNative(spark: SparkSession, name: String, expression: String,
+                     inputNames: java.util.List[String], inputTypes: java.util.List[String],
+                     resultType: String): Boolean =
+    registerNative(spark, name, expression, inputNames, inputTypes, resultType,
+      java.util.Map.of("runs", "native Spark SQL", "result_type", resultType))
+
+  /** The same, with what DESCRIBE FUNCTION shows (see Describe for the fields of `about`). */
+  def registerNative(spark: SparkSession, name: String, expression: String,
+                     inputNames: java.util.List[String], inputTypes: java.util.List[String],
+                     resultType: String, about: java.util.Map[String, String]): Boolean = {
+    val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) => InputSpec(n, Some(DataType.fromDDL(t))) }.toSeq
+    val body = NativeBody(spark.sessionState.sqlParser.parseExpression(expression), DataType.fromDDL(resultType))
+    val replaced = current.containsKey(name)
+    current.put(name, new ModelFunction(name, null, specs, positional = false, native = Some(body)))
+    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+      Describe.info(name, specs, about.asScala.toMap, "scala_udf"), (args: Seq[Expression]) => build(name, args))
+    replaced
+  }
+
+  def isNative(name: String): Boolean = Option(current.get(name)).exists(_.native.isDefined)
+
   def isRegistered(name: String): Boolean = current.containsKey(name)
   def names(): java.util.List[String] = current.keySet().asScala.toSeq.sorted.asJava
 
   private def build(name: String, args: Seq[Expression]): Expression = {
-    beforeCall()
     val fn = current.get(name)
-    fn.udf.builder(checkArgs(fn, args))
+    fn.native match {
+      case Some(body) => nativeCall(fn, body, checkArgs(fn, args))
+      case None =>
+        beforeCall()  // only Python functions need the sidecar
+        fn.udf.builder(checkArgs(fn, args))
+    }
+  }
+
+  /** The compiled expression over the checked arguments; NULL when any input is NULL or NaN, as in Python. */
+  private def nativeCall(fn: ModelFunction, body: NativeBody, args: Seq[Expression]): Expression = {
+    val byName = fn.inputs.map(_.name.toLowerCase).zip(args).toMap
+    val scored = body.expression.transformUp {
+      case a: UnresolvedAttribute if a.nameParts.size == 1 && byName.contains(a.name.toLowerCase) => byName(a.name.toLowerCase)
+    }
+    val missing = args.flatMap { a =>
+      IsNull(a) +: (a.dataType match {
+        case DoubleType | FloatType => Seq(IsNaN(a))
+        case _ => Nil
+      })
+    }.reduceOption[Expression](Or)
+    val typed = Cast(scored, body.resultType)
+    NativeModelCall(fn.name, args, missing.fold[Expression](typed)(m => If(m, Literal(null, body.resultType), typed)))
   }
 
   def checkArgs(fn: ModelFunction, given: Seq[Expression]): Seq[Expression] = {

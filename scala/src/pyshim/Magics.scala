@@ -84,20 +84,21 @@ class Python extends CellMagic with MagicSupport {
   }
 }
 
-/** `%register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv]` */
+/** `%register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv] [--native auto|require|off]` */
 class Register_model extends LineMagic with MagicSupport {
-  private val usage = "usage: %register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv]"
+  private val usage = "usage: %register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv] [--native auto|require|off]"
 
   override def execute(code: String): Unit = ()
 
   @Event(name = "register_model")
   def run(code: String): MagicOutput = guardedLine("%register_model") {
     val (out, err) = cellStreams()
-    val args = MagicArgs.parse(code, Set("--result-type", "--env-manager")).fold(e => fail(s"$e\n$usage"), identity)
+    val args = MagicArgs.parse(code, Set("--result-type", "--env-manager", "--native")).fold(e => fail(s"$e\n$usage"), identity)
     args.positional match {
       case Seq(name, uri) =>
         val summary = Models.register(kernel.sparkSession, name, uri, args.options.get("--result-type"),
-          args.options.getOrElse("--env-manager", "local"), Sinks.streams(out, err), noticeTo(out))
+          args.options.getOrElse("--env-manager", "local"), Sinks.streams(out, err), noticeTo(out),
+          args.options.getOrElse("--native", "auto"))
         out.println(summary)
       case other => fail(s"%register_model takes NAME and MODEL_URI, got ${other.size} values.\n$usage")
     }

@@ -10,22 +10,24 @@ import org.json4s.jackson.JsonMethods.{compact, parse, render}
  * {{{
  *   pyshim.Models.register("wine", "models:/wine@champion")
  *   pyshim.Models.register("wine", "runs:/<id>/model", resultType = "double")
+ *   pyshim.Models.register("wine", "models:/wine/3", native = "require")   // Spark SQL or fail
  * }}}
  */
 object Models {
   private implicit val formats: Formats = DefaultFormats
 
   def register(name: String, modelUri: String, resultType: String = null,
-               envManager: String = "local"): String = {
+               envManager: String = "local", native: String = "auto"): String = {
     val out = Console.out
     register(activeSession(), name, modelUri, Option(resultType), envManager,
-      Sinks.streams(out, Console.err), line => out.println(line))
+      Sinks.streams(out, Console.err), line => out.println(line), native)
   }
 
+  /** `native`: "auto" (Spark SQL when the model compiles and checks out, else Python), "require" or "off". */
   def register(spark: SparkSession, name: String, modelUri: String, resultType: Option[String],
-               envManager: String, sink: OutputSink, notice: String => Unit): String = {
+               envManager: String, sink: OutputSink, notice: String => Unit, native: String): String = {
     val payload = compact(render(("name" -> name) ~ ("uri" -> modelUri) ~
-      ("result_type" -> resultType) ~ ("env_manager" -> envManager)))
+      ("result_type" -> resultType) ~ ("env_manager" -> envManager) ~ ("native" -> native)))
     val answer = Replies.parseOk(Sidecar.call(spark, "register", payload, sink, notice))
     Sidecar.remember(name, payload)
     (answer \ "summary").extract[String]

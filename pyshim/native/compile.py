@@ -1,0 +1,220 @@
+"""A scikit-learn model as one Spark SQL expression, through orbital and sqlglot.
+
+orbital compiles the pipeline (skl2onnx -> ibis -> SQL, `dialect="databricks"`); sqlglot
+reads that SQL. Our part is the glue: the feature types from the MLflow signature, the chain
+of CTEs inlined into the one expression of the model's output, and four fixes Spark needs to
+agree exactly with `predict` (see ../shared/DESIGN.md, "Native model functions"):
+
+1. sklearn compares trees in float32: `CAST(CAST(x AS FLOAT) AS DOUBLE) <= t`; ONNX also
+   stores thresholds and leaf values in float32, so each is given back its exact double
+   from the fitted model when exactly one double of the model rounds to it;
+2. Spark reads `0.2438` as DECIMAL: every decimal literal is written `0.2438E0` (a double);
+3. string labels come out as `UNHEX('...')` (BINARY): they become string literals;
+4. output names contain dots (`output_probability.0`): only the output's expression is
+   kept, so no name is ever used.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+# Past this size of SQL, the compiled expression is slower than the Python workers, as
+# measured by bench/native.py (see bench/README.md, "Native model functions"): Spark stops
+# generating whole-stage code for a method past 64 KB and interprets the expression tree.
+MAX_FAST_SQL_CHARS = 400_000
+
+_ORBITAL_TYPES = {"double": "DoubleColumnType", "float": "FloatColumnType", "bigint": "Int64ColumnType",
+                  "int": "Int32ColumnType", "smallint": "Int16ColumnType", "tinyint": "Int8ColumnType",
+                  "string": "StringColumnType", "boolean": "BooleanColumnType"}
+
+
+class NotCompilable(Exception):
+    """Why a model is not a Spark SQL expression; str() is the reason shown in the summary."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str              # one Spark SQL expression over the inputs, by their signature names
+    output: str           # which of orbital's outputs it is (output_label or variable)
+    seconds: float        # time to compile
+    estimator: str        # class name of the final estimator, for messages
+
+    @property
+    def size(self) -> int:
+        return len(self.sql)
+
+
+def load_sklearn(local) -> object:
+    """The fitted scikit-learn model of an MLflow model folder, or NotCompilable."""
+    from mlflow.models import Model
+
+    flavors = Model.load(str(local / "MLmodel")).flavors
+    if "sklearn" not in flavors:
+        raise NotCompilable(f"the model is not a scikit-learn model (flavors: {', '.join(sorted(flavors))})")
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(local))
+
+
+def compile_model(model, names: list[str] | None, ddl_types: list[str]) -> Compiled:
+    """MODEL (a fitted estimator or Pipeline) as one Spark SQL expression of its `predict`."""
+    import orbital
+    from sklearn.pipeline import Pipeline
+
+    started = time.perf_counter()
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    what = type(final).__name__
+    features = _features(names, ddl_types)
+    pipeline = model if isinstance(model, Pipeline) else Pipeline([("model", model)])
+    try:
+        parsed = orbital.parse_pipeline(pipeline, features=features)
+        sql = orbital.export_sql("DATA_TABLE", parsed, dialect="databricks")
+    except NotImplementedError as err:
+        raise NotCompilable(f"{_unsupported(pipeline, err)} is not supported by the compiler") from None
+    except Exception as err:  # skl2onnx and orbital raise many kinds for what they cannot convert
+        raise NotCompilable(f"{what} could not be compiled ({type(err).__name__}: {_first_line(err)})") from None
+    output, expression = _flatten(sql)
+    expression = _fix(expression, _exact_values(final))
+    return Compiled(expression.sql(dialect="spark"), output, time.perf_counter() - started, what)
+
+
+def _features(names, ddl_types) -> dict:
+    import orbital.types as types
+
+    if not names:
+        raise NotCompilable("the model's signature names no input columns")
+    out = {}
+    for name, ddl in zip(names, ddl_types):
+        kind = _ORBITAL_TYPES.get(ddl)
+        if kind is None:
+            raise NotCompilable(f"input {name} has type {ddl or 'unknown'}, which the compiler does not take")
+        if "." in name:
+            raise NotCompilable(f"input {name} has a '.' in its name, which the compiler refuses")
+        out[name] = getattr(types, kind)()
+    return out
+
+
+def _unsupported(pipeline, err: Exception) -> str:
+    """The step orbital cannot translate: its error names the ONNX operator, users know the estimator."""
+    text = str(err)
+    for _, step in pipeline.steps:
+        for est in _leaves(step):
+            name = type(est).__name__
+            if name.lower() in text.lower() or ("SVM" in text and name.startswith(("SVC", "SVR", "NuSV", "LinearSV"))):
+                return name
+    return type(pipeline.steps[-1][1]).__name__
+
+
+def _leaves(step):
+    """A step and the estimators inside it (a ColumnTransformer's fitted ones, a Pipeline's)."""
+    inner = getattr(step, "transformers_", None) or getattr(step, "steps", None) or []
+    for item in inner:
+        if not isinstance(item[1], str):  # "drop" / "passthrough"
+            yield from _leaves(item[1])
+    yield step
+
+
+def _flatten(sql: str):
+    """orbital's chain of CTEs, inlined into the expression of the model's prediction."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="databricks")
+    scopes: dict[str, dict[str, exp.Expression]] = {}
+    ctes = tree.args.get("with_") or tree.args.get("with")  # sqlglot renamed the key
+    for cte in (ctes.expressions if ctes else []):
+        scopes[cte.alias] = {p.alias_or_name: _inline(p.unalias(), scopes) for p in cte.this.expressions}
+    outputs = {p.alias_or_name: p.unalias() for p in tree.expressions}
+    name = next((n for n in ("output_label", "variable") if n in outputs), None)
+    if name is None:
+        if len(outputs) != 1:
+            raise NotCompilable(f"the compiled model has outputs {', '.join(outputs)}, not one prediction")
+        name = next(iter(outputs))
+    return name, _inline(outputs[name], scopes)
+
+
+def _inline(expression, scopes):
+    from sqlglot import exp
+
+    def substitute(node):
+        if isinstance(node, exp.Column):
+            scope = scopes.get(node.table)
+            if scope is not None:
+                inner = scope[node.name].copy()
+                atomic = isinstance(inner, (exp.Column, exp.Literal, exp.Func, exp.Case, exp.Paren))
+                return inner if atomic else exp.Paren(this=inner)  # keeps a + b in (a + b) * c
+            return exp.column(node.name, quoted=True)  # a model input
+        return node
+
+    return expression.copy().transform(substitute)
+
+
+def _fix(expression, exact: dict[float, float]):
+    from sqlglot import exp
+
+    def literals(node):
+        if isinstance(node, exp.Unhex) and isinstance(node.this, exp.Literal):
+            return exp.Literal.string(bytes.fromhex(node.this.this).decode("utf-8"))
+        if isinstance(node, exp.Literal) and node.is_number and not node.this.lstrip("-").isdigit():
+            return exp.Literal.number(_double_text(float(node.this), exact))
+        return node
+
+    def float32_compare(node):
+        if isinstance(node, (exp.LTE, exp.LT)) and _is_number(node.expression) and not _is_number(node.this):
+            as_float = exp.Cast(this=node.this, to=exp.DataType.build("FLOAT"))
+            node.set("this", exp.Cast(this=as_float, to=exp.DataType.build("DOUBLE")))
+        return node
+
+    return expression.transform(literals).transform(float32_compare)
+
+
+def _is_number(node) -> bool:
+    from sqlglot import exp
+
+    return (isinstance(node, exp.Literal) and node.is_number) or (isinstance(node, exp.Neg) and _is_number(node.this))
+
+
+def _double_text(value: float, exact: dict[float, float]) -> str:
+    text = repr(exact.get(value, value))
+    return text if "e" in text or "inf" in text or "nan" in text else text + "E0"
+
+
+def _exact_values(estimator) -> dict[float, float]:
+    """float32 value -> the one double of the fitted trees that rounds to it (thresholds, leaf
+    values as ONNX stores them: averaged over a forest, times the learning rate of boosting)."""
+    trees, scale = _trees(estimator)
+    values: list[np.ndarray] = []
+    for tree in trees:
+        values.append(tree.threshold[tree.feature >= 0])
+        leaf = tree.value[tree.children_left < 0].reshape(-1)
+        values.append(leaf * scale)
+    init = getattr(estimator, "init_", None)
+    if init is not None and hasattr(init, "constant_"):
+        values.append(np.ravel(init.constant_))
+    if not values:
+        return {}
+    found: dict[float, float | None] = {}
+    for value in np.unique(np.concatenate(values)):
+        for v in (float(value), -float(value)):
+            key = float(np.float32(v))
+            found[key] = v if found.get(key, v) == v else None  # two doubles, one float32: keep neither
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _trees(estimator):
+    if hasattr(estimator, "tree_"):
+        return [estimator.tree_], 1.0
+    members = np.ravel(getattr(estimator, "estimators_", []))
+    trees = [m.tree_ for m in members if hasattr(m, "tree_")]
+    if not trees:
+        return [], 1.0
+    if hasattr(estimator, "learning_rate"):
+        return trees, float(estimator.learning_rate)
+    return trees, 1.0 / len(members)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else type(err).__name__

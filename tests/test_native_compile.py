@@ -1,0 +1,111 @@
+"""Native model functions in a plain PySpark session (no Toree): every model kind compiles,
+registers as a JVM expression function (pyshim's extension jar on the class path) and
+scores exactly as `predict`, in a real MLflow store; what cannot compile falls back."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import native_zoo
+import pyshim
+from pyshim import native
+from pyshim.native import compile as compiler
+
+KINDS = [k for k in native_zoo.estimators() if k != "svc"]
+NATIVE = "native Spark SQL, no Python workers"
+
+
+@pytest.fixture(scope="module")
+def zoo(isolated_home):
+    return native_zoo.build()
+
+
+def _frame(spark, rows: pd.DataFrame):
+    """pandas 3 keeps a missing string as NaN, which Spark would read as the string 'nan'."""
+    rows = rows.assign(color=rows["color"].astype(object).where(rows["color"].notna(), None))
+    return spark.createDataFrame(rows, schema="a double, b double, c double, color string")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_runs_natively_and_equals_predict(spark, zoo, kind):
+    registered = pyshim.register_model(spark, f"m_{kind}", zoo.uris[kind])
+    assert registered.runs == NATIVE, registered.summary()
+    assert f"runs: {NATIVE}" in registered.summary()
+    model = zoo.models[kind]
+    rows = native_zoo.scoring_rows(model)
+    _frame(spark, rows).createOrReplaceTempView("rows")
+    scored = spark.sql(f"SELECT m_{kind}(a, b, c, color) AS p FROM rows").toPandas()["p"]
+    missing = rows[native_zoo.INPUTS].isna().any(axis=1).to_numpy()
+    assert missing.sum() == 2 and scored[missing].isna().all()  # a NaN and a NULL input give NULL
+    expected = np.asarray(model.predict(rows[~missing]))
+    got = scored[~missing].to_numpy()
+    if expected.dtype.kind == "f":
+        np.testing.assert_allclose(got.astype(float), expected, rtol=1e-9, atol=1e-12)
+    else:
+        assert got.tolist() == expected.tolist()
+    dtype = spark.sql(f"SELECT m_{kind}(a, b, c, color) AS p FROM rows").schema["p"].dataType.simpleString()
+    assert dtype == registered.result_type == {"f": "double", "i": "bigint", "O": "string", "U": "string"}[expected.dtype.kind]
+
+
+def test_svc_falls_back_with_its_reason_and_require_fails_with_it(spark, zoo):
+    uri = native_zoo.build(["svc"]).uris["svc"]
+    registered = pyshim.register_model(spark, "m_svc", uri)
+    assert registered.runs == "Python workers: SVC is not supported by the compiler"
+    with pytest.raises(pyshim.ModelError, match="SVC is not supported by the compiler"):
+        pyshim.register_model(spark, "m_svc", uri, native="require")
+
+
+def test_native_off_uses_python_workers(spark, zoo):
+    registered = pyshim.register_model(spark, "m_off", zoo.uris["ridge"], native="off")
+    assert registered.runs == "Python workers: native compilation is off" and not registered.native
+
+
+def test_same_version_again_is_served_from_the_cache(spark, zoo):
+    pyshim.register_model(spark, "m_cache", zoo.uris["forest_regressor"])
+    hits = native.cache_hits
+    started = time.perf_counter()
+    again = pyshim.register_model(spark, "m_cache", zoo.uris["forest_regressor"])
+    assert native.cache_hits == hits + 1 and again.native and again.replaced
+    assert time.perf_counter() - started < 5
+
+
+def test_a_mismatch_falls_back_with_one_line(spark, zoo):
+    from pyshim.native import verify
+
+    model = zoo.models["ridge"]
+    names, types = native_zoo.INPUTS, ["double", "double", "double", "string"]
+    good = compiler.compile_model(model, names, types)
+    assert verify.check(spark, good.sql, "double", model, names, types, None) is None
+    wrong = verify.check(spark, f"({good.sql}) * 1.000001E0", "double", model, names, types, None)
+    assert wrong.startswith("the compiled SQL disagrees with predict on ") and "\n" not in wrong
+
+
+def test_the_four_fixes_are_in_the_sql(zoo):
+    forest = compiler.compile_model(zoo.models["forest_regressor"], native_zoo.INPUTS,
+                                    ["double", "double", "double", "string"])
+    assert "CAST(CAST(" in forest.sql and "AS FLOAT) AS DOUBLE) <=" in forest.sql   # 1: float32 thresholds
+    import re
+
+    assert not re.search(r"(?<![\w.])\d+\.\d+(?![\dE])", forest.sql)               # 2: no DECIMAL literals
+    labels = compiler.compile_model(zoo.models["logistic_multi_str"], native_zoo.INPUTS,
+                                    ["double", "double", "double", "string"])
+    assert "UNHEX" not in labels.sql and "'high'" in labels.sql                     # 3: string labels
+    assert "output_probability" not in labels.sql                                  # 4: no dotted names
+
+
+def test_inputs_the_compiler_cannot_take_are_named():
+    from sklearn.linear_model import Ridge
+
+    model = Ridge().fit(pd.DataFrame({"a.b": [0.0, 1.0, 2.0]}), [0.0, 1.0, 2.0])
+    with pytest.raises(compiler.NotCompilable, match=r"input a\.b has a '\.' in its name"):
+        compiler.compile_model(model, ["a.b"], ["double"])
+    with pytest.raises(compiler.NotCompilable, match="names no input columns"):
+        compiler.compile_model(model, None, ["double"])
+
+
+def test_a_model_that_is_not_sklearn_says_so(spark, mlflow_models):
+    registered = pyshim.register_model(spark, "m_label", mlflow_models.labeler_uri)
+    assert registered.runs.startswith("Python workers: the model is not a scikit-learn model (flavors: ")
