@@ -262,6 +262,46 @@ def _rest(r: dict, machine: dict) -> list[str]:
     return out + [""]
 
 
+def _native(n: dict) -> list[str]:
+    out = [f"## 6. Native model functions: {n['rows']:,} rows x 3 doubles, cached", "",
+           "The ElasticNet compiled to one Spark SQL expression (`%register_model`, native), beside the same "
+           "model written by hand in SQL, on the Python path (`--native off`), mlflow's spark_udf and the "
+           f"JVM-only sum; median of {n['runs']} interleaved runs (three times as many with 2 partitions).", "",
+           "| variant | " + " | ".join(f"{p} partitions: time | rows/s | x spark_udf" for p in n["partitions"]) + " |",
+           "|---|" + "---|---|---|" * len(n["partitions"])]
+    for variant, label in n["variants"].items():
+        cells = []
+        for p in n["partitions"]:
+            b = n["results"][str(p)][variant]
+            cells.append(f"{_s(b['median'])} | {_rate(b['rows_per_s'])} | {_x(b['vs_spark_udf'])}")
+        out.append(f"| `{variant}`: {label} | " + " | ".join(cells) + " |")
+    out += ["", "Native against spark_udf (how many times faster) and against the hand-written SQL: " + "; ".join(
+        f"{p} partitions {n['results'][str(p)]['spark_udf_vs_native']}x faster than spark_udf, "
+        f"{_x(n['results'][str(p)]['native_vs_hand_sql'])} the hand-written SQL's time" for p in n["partitions"]) + ".", ""]
+    if n.get("kinds"):
+        out += ["One row per model kind (the preprocessing front of tests/native_zoo.py: StandardScaler, MinMaxScaler, "
+                "SimpleImputer, OneHotEncoder; 1M cached rows, 2 partitions, `count(f(a, b, c, color))`):", "",
+                "| kind | runs | native rows/s | Python path rows/s | native speed-up | compile + check | SQL size |",
+                "|---|---|---|---|---|---|---|"]
+        for k in n["kinds"]:
+            native_rate = 1e6 / k["native_s"] if k.get("native_s") else None
+            python_rate = 1e6 / k["python_s"] if k.get("python_s") else None
+            speedup = f"{k['python_s'] / k['native_s']:.1f}x" if k.get("native_s") else "-"
+            out.append(f"| {k['kind']} | {'native' if k['native'] else k['runs']} | {_rate(native_rate)} | "
+                       f"{_rate(python_rate)} | {speedup} | {_s(k.get('compile_check_s'))} | "
+                       f"{(k.get('sql_chars') or 0) / 1000:.1f} KB |")
+        out.append("")
+    if n.get("forests"):
+        out += ["Random forests of growing size (where the compiled expression stops paying off):", "",
+                "| trees | depth | SQL size | compile | native time | Python path time | native speed-up |",
+                "|---|---|---|---|---|---|---|"]
+        for f in n["forests"]:
+            out.append(f"| {f['trees']} | {f['depth']} | {f['sql_chars'] / 1000:.0f} KB | {_s(f['compile_s'])} | "
+                       f"{_s(f['native_s'])} | {_s(f['python_s'])} | {f['python_s'] / f['native_s']:.1f}x |")
+        out.append("")
+    return out
+
+
 def _notes(results: dict) -> list[str]:
     notes = list(results.get("notes", []))
     for t in results.get("targets", []):
@@ -282,6 +322,8 @@ def render(results: dict) -> str:
             out += fn(results[name])
     if results.get("rest"):
         out += _rest(results["rest"], results["meta"]["machine"])
+    if results.get("native"):
+        out += _native(results["native"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick               # a small smoke run (to a temp folder)
     .venv/bin/python bench/run.py --only throughput,growth --runs 5
 
-Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, rest (REST
+Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
 latency of the same model behind `make serve`).
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
 folder; the model is trained and logged there. See bench/README.md.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "savehook", "rest")
+ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native")
 
 
 def settings(args) -> dict:
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                               "machine": harness.machine()},
                      "targets": [], "notes": [], "errors": {}}
     targets = []
-    needs_model = {"coldstart", "throughput", "growth", "rest"} & set(args.chosen)
+    needs_model = {"coldstart", "throughput", "growth", "rest", "native"} & set(args.chosen)
     uri = None
     kernel = None
     try:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             uri = harness.log_model(root / "isolated" / "mlartifacts")
         if "coldstart" in args.chosen:
             targets += _step(results, "coldstart", lambda: _coldstart(root, uri, conf))
-        if {"throughput", "growth"} & set(args.chosen):
+        if {"throughput", "growth", "native"} & set(args.chosen):
             import throughput
 
             kernel = harness.Toree(root / "toree-throughput", name="throughput").start()
@@ -98,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                 if pyspy is None and not args.no_profile:
                     results["notes"].append("py-spy not found (--pyspy PATH): no worker profile in this run.")
                 targets += _step(results, "throughput", lambda: _throughput(kernel, uri, conf, pyspy, root))
-            else:
+            elif "growth" in args.chosen:
                 throughput.setup_kernel(kernel, uri, conf["rows"], conf["partitions"][:1])
             if "growth" in args.chosen and "throughput" not in results["errors"]:
                 targets += _step(results, "growth", lambda: _growth(kernel, conf))
+            if "native" in args.chosen:
+                targets += _step(results, "native", lambda: _native(kernel, uri, conf, args.quick))
             kernel.close()
             kernel = None
         if "savehook" in args.chosen:
@@ -176,6 +178,13 @@ def _savehook(root: Path, conf: dict):
     result = savehook.run(root / "savehook", conf["saves"], conf["classic_saves"], conf["cells"],
                           warmup=conf["save_warmup"])
     return result, savehook.targets(result)
+
+
+def _native(kernel, uri: str, conf: dict, quick: bool):
+    import native
+
+    result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=not quick)
+    return result, native.targets(result)
 
 
 def _rest(root: Path, uri: str, conf: dict):

@@ -250,8 +250,8 @@ def summarize_metrics(metrics: dict[str, dict], variant: str, parts: int) -> dic
 def setup_kernel(kernel: Toree, uri: str, rows: int, partitions: list[int]) -> dict:
     log(f"throughput: caching {rows:,} rows x 3 doubles as {', '.join(f'abc_{n}' for n in partitions)}")
     ui = kernel.measure(scala_setup(rows, partitions))[-1]
-    log(f"throughput: %register_model {MODEL_NAME} {uri}")
-    kernel.run(f"%register_model {MODEL_NAME} {uri}")
+    log(f"throughput: %register_model {MODEL_NAME} {uri} --native off (the Python path; bench/native.py has the native one)")
+    kernel.run(f"%register_model {MODEL_NAME} {uri} --native off")
     log("throughput: PySpark side (spark_udf, identity UDFs, the model in pandas)")
     fix = kernel.measure(python_setup(uri, rows), python=True)[-1]
     return {**ui, **fix}

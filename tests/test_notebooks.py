@@ -150,6 +150,17 @@ def test_scala_notebook_writes_readable_parquet(scored_in_scala, demo_env):
     assert (frame.predicted == frame.target).mean() > 0.9
 
 
+@pytest.mark.toree
+def test_scala_notebook_plots_scala_results_in_python_and_the_review_copy_shows_it(scored_in_scala):
+    run, nb = scored_in_scala
+    plot = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%python") and "plt." in c.source)
+    pngs = [o.data["image/png"] for o in plot.outputs if o.output_type == "display_data" and "image/png" in o.data]
+    assert len(pngs) == 1, plot.outputs
+    assert f"{ROWS:,} rows in the confusion matrix" in "".join(o.get("text", "") for o in plot.outputs)
+    html = next(p for p in demo.export_review(run.executed) if p.suffix == ".html").read_text()
+    assert re.search(rf'<img [^>]*src="data:image/png;base64,{re.escape(pngs[0][:200])}', html)
+
+
 # --- 3: PySpark pipeline ---------------------------------------------------------------------
 
 def test_pyspark_notebook_tracks_the_spark_pipeline_and_scores(pyspark_pipeline, demo_env):

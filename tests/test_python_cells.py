@@ -3,12 +3,17 @@ DataFrames shared with Scala, against the session's shared Toree kernel."""
 from __future__ import annotations
 
 import base64
+import re
+from pathlib import Path
 
 import pytest
+
+from browser import browser_page  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.toree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+README = Path(__file__).parent.parent / "README.md"
 
 
 def _sequence(result) -> list[tuple[str, object]]:
@@ -164,23 +169,57 @@ def test_a_pandas_dataframe_past_the_limit_gets_a_message_with_the_fix(toree):
     assert "big" not in toree.run("import pyshim.z\nz.keys").ok().text
 
 
-def test_plain_python_functions_registered_in_python_are_called_from_scala(toree):
-    toree.run("""%%python
-import pandas as pd
-from pyspark.sql.functions import pandas_udf
+def _readme_blocks(heading: str) -> dict[str, str]:
+    """The fenced code blocks of one README section, by language."""
+    section = re.split(r"\n#{2,3} ", README.read_text().split(heading, 1)[1], maxsplit=1)[0]
+    return {lang: code for lang, code in re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)}
 
-spark.udf.register("py_plus_one", lambda n: n + 1, "bigint")
 
-@pandas_udf("double")
-def py_scaled(v: pd.Series) -> pd.Series:
-    return v * 2.5
-
-spark.udf.register("py_scaled", py_scaled)""").ok()
-    by_sql = toree.run('spark.sql("SELECT sum(py_plus_one(id)), sum(py_scaled(CAST(id AS double))) FROM range(4)")'
-                       '.first.toString').ok()
-    assert by_sql.text == "[10,15.0]"
-    by_call = toree.run('import org.apache.spark.sql.functions.{callUDF, col}\n'
-                        'spark.range(3).select(callUDF("py_scaled", col("id").cast("double"))).as[Double].collect.toSeq')
-    assert by_call.ok().text == "WrappedArray(0.0, 2.5, 5.0)"
-    cell = toree.run("%%sql\nSELECT py_plus_one(41) AS answer").ok()
+def test_the_readme_example_python_functions_are_called_from_scala_sql_callUDF_and_sql(toree):
+    blocks = _readme_blocks("### Python functions as SQL functions")
+    toree.run(blocks["python"].strip()).ok()
+    shown = toree.run(blocks["scala"].strip()).ok().stdout
+    assert re.search(r"\|\s*1\|\s*0\.0\|.*\|\s*2\|\s*1\.2\|.*\|\s*3\|\s*2\.4\|", shown, re.DOTALL), shown
+    assert re.search(r"\|gross\|.*\|\s*0\.0\|.*\|\s*1\.2\|.*\|\s*2\.4\|", shown, re.DOTALL), shown
+    cell = toree.run(blocks["sql"].strip()).ok()
     assert "42" in cell.text or "42" in cell.data.get("text/html", ""), cell
+
+
+KERNEL_START_TIMEOUT = 180
+
+
+def _kernels_idle(server) -> bool:
+    kernels = server.session.get(f"{server.url}/api/kernels", timeout=10).json()
+    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
+
+
+def test_in_jupyterlab_a_scala_notebook_shows_a_python_plot_and_table(tmp_path, browser_page):
+    """A user's view: JupyterLab (this .venv, 127.0.0.1, a token, isolated dirs) in chromium,
+    a Scala notebook whose %%python cells draw a figure and show a DataFrame."""
+    import nbformat
+    from hooks_fixtures import running_server, wait_for
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "pyshim-scala", "language": "scala",
+                                                           "display_name": "Scala (Toree + pyshim)"}})
+    nb.cells = [nbformat.v4.new_code_cell("%%python\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nprint('plotted')"),
+                nbformat.v4.new_code_cell("%%python\nimport pandas as pd\npd.DataFrame({'wine': ['a', 'b'], 'score': [0.5, 0.75]})")]
+    with running_server(tmp_path / "lab") as server:
+        nbformat.write(nb, server.root / "python_cells.ipynb")
+        try:
+            browser_page.goto(f"{server.url}/lab/tree/python_cells.ipynb?token={server.token}")
+            browser_page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            # JupyterLab loses a run asked for before Toree's kernel first says it is idle.
+            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
+            browser_page.get_by_role("menuitem", name="Run", exact=True).click()
+            browser_page.get_by_text("Run All Cells", exact=True).click()
+            outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
+            image = outputs.locator("img").first
+            image.wait_for(timeout=120_000)
+            assert image.get_attribute("src").startswith("data:image/png;base64,")
+            table = outputs.locator("table").first
+            table.wait_for(timeout=60_000)
+            assert "0.75" in table.inner_text()
+            assert "plotted" in browser_page.locator(".jp-Notebook").inner_text()
+        finally:
+            for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
+                server.session.delete(f"{server.url}/api/kernels/{kernel['id']}", timeout=60)

@@ -11,6 +11,7 @@ last expression's value back to the cell as Jupyter MIME bundles, in order with 
 """
 from __future__ import annotations
 
+import atexit
 import importlib
 import io
 import json
@@ -187,12 +188,28 @@ def make_shell(namespace: dict):
     Its profile and history live in a temp folder (nothing in ~/.ipython); `?` help shows
     in the cell instead of a pager.
     """
+    from IPython.core.profiledir import ProfileDir
+    from traitlets.config import Config
+
+    profile = tempfile.mkdtemp(prefix="pyshim-ipython-")
+    atexit.register(shutil.rmtree, profile, True)
+    config = Config()
+    config.HistoryManager.enabled = False  # In and Out still work, in memory
+    config.InteractiveShell.display_page = True
+    config.InteractiveShell.colors = "nocolor"
+    shell = _shell_class().instance(config=config, ipython_dir=profile,
+                                    profile_dir=ProfileDir.create_profile_dir(os.path.join(profile, "profile")))
+    shell.set_custom_exc((BaseException,), _short_traceback)
+    shell.push(namespace, interactive=False)  # spark, sc, z, pyshim: bound, and not listed by %who
+    return shell
+
+
+def _shell_class():
+    """InteractiveShell with a display publisher and displayhook that talk to the running cell."""
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
-    from IPython.core.profiledir import ProfileDir
-    from traitlets.config import Config
 
     class CellDisplayPublisher(DisplayPublisher):
         def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
@@ -220,28 +237,15 @@ def make_shell(namespace: dict):
         cell = Cell()
 
         def _showtraceback(self, etype, evalue, stb):
-            if self.cell.error is None:  # a syntax error (the user's exceptions come short, below)
-                text = self.InteractiveTB.stb2text(stb)
+            if self.cell.error is None:  # what IPython reports itself; user code's errors come via _short_traceback
                 self.cell.error = {"status": "error", "ename": etype.__name__, "evalue": str(evalue),
-                                   "traceback": text.strip("\n")}
+                                   "traceback": self.InteractiveTB.stb2text(stb).strip("\n")}
 
         def enable_gui(self, gui=None):
             if gui not in (None, "inline"):
                 raise UsageError(f"%gui {gui}: the sidecar has no GUI event loop; figures show inline")
 
-    profile = tempfile.mkdtemp(prefix="pyshim-ipython-")
-    import atexit
-
-    atexit.register(shutil.rmtree, profile, True)
-    config = Config()
-    config.HistoryManager.enabled = False  # In and Out still work, in memory
-    config.InteractiveShell.display_page = True
-    config.InteractiveShell.colors = "nocolor"
-    shell = SidecarShell.instance(config=config, ipython_dir=profile,
-                                  profile_dir=ProfileDir.create_profile_dir(os.path.join(profile, "profile")))
-    shell.set_custom_exc((BaseException,), _short_traceback)
-    shell.push(namespace, interactive=False)  # spark, sc, z, pyshim: bound, and not listed by %who
-    return shell
+    return SidecarShell
 
 
 def _short_traceback(shell, etype, value, tb, tb_offset=None):
