@@ -236,59 +236,20 @@ class Toree:
     def pid(self) -> int:
         return self.driver.pid
 
-    def run(self, code: str, timeout: float = 900, expect_bench: bool = False) -> object:
-        """Run a cell as KernelDriver.run does. Toree streams a cell's output from a timer and
-        can send its last line after the cell went idle; when a BENCH line is expected and
-        missing, late output of the same cell is read for a few more seconds."""
-        from kernel_driver import CellResult
-
-        kc = self.driver.kc
-        msg_id = kc.execute(code)
-        result = CellResult(status="?")
-        deadline = time.monotonic() + timeout
-
-        def take(msg) -> bool:
-            """Fold one iopub message into the result; True when the cell went idle."""
-            if msg["parent_header"].get("msg_id") != msg_id:
-                return False
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "status" and content["execution_state"] == "idle":
-                return True
-            if kind == "stream":
-                setattr(result, content["name"], getattr(result, content["name"]) + content["text"])
-            elif kind in ("execute_result", "display_data"):
-                result.data.update(content["data"])
-            elif kind == "error":
-                result.error = content
-            return False
-
-        while not take(kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))):
-            pass
-        while True:
-            reply = kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        result.status = reply["content"]["status"]
-        if result.status == "error" and result.error is None:
-            result.error = {k: reply["content"].get(k) for k in ("ename", "evalue", "traceback")}
-        late = time.monotonic() + 5
-        while expect_bench and result.status == "ok" and not parse_bench_lines(result.stdout) \
-                and time.monotonic() < late:
-            try:
-                take(kc.get_iopub_msg(timeout=0.5))
-            except Exception:  # queue.Empty: nothing more came
-                pass
+    def run(self, code: str, timeout: float = 900) -> object:
+        """Run a cell with KernelDriver.run (all of a cell's output arrives before its idle status)."""
+        result = self.driver.run(code, timeout=timeout)
         if result.status != "ok":
             tail = "\n".join(self.driver.log_text().splitlines()[-15:])
             raise BenchError(f"cell failed in {self.name}:\n{code[:400]}\n--- error ---\n{result.error_text[:3000]}"
                              f"\n--- stdout ---\n{result.stdout[-1500:]}\n--- kernel log tail ---\n{tail}")
         return result
 
-    def python(self, code: str, timeout: float = 900, expect_bench: bool = False) -> object:
-        return self.run("%%python\n" + code, timeout=timeout, expect_bench=expect_bench)
+    def python(self, code: str, timeout: float = 900) -> object:
+        return self.run("%%python\n" + code, timeout=timeout)
 
     def measure(self, code: str, python: bool = False, timeout: float = 900) -> list[dict]:
-        result = self.python(code, timeout, True) if python else self.run(code, timeout, True)
+        result = self.python(code, timeout) if python else self.run(code, timeout)
         found = parse_bench_lines(result.stdout)
         if not found:
             raise BenchError(f"no BENCH line from {self.name}:\n{code[:400]}\nstdout: {result.stdout[-1500:]}")

@@ -37,6 +37,12 @@ class ModelError(PyshimError):
                    "models:/<name>@<alias> or a local folder) and MLFLOW_TRACKING_URI.")
 
     @classmethod
+    def preflight(cls, name: str, uri: str, result_type: str, err: BaseException) -> "ModelError":
+        reason = " ".join(str(err).split())[:300] or "(no message)"
+        return cls(f"{name}: model {uri!r} fails on its own input example: {type(err).__name__}: {reason}. "
+                   f"Fix the model (or its input example), or give --result-type if its output is not {result_type}.")
+
+    @classmethod
     def not_pyfunc(cls, uri: str, flavors: list[str]) -> "ModelError":
         return cls(f"model {uri!r} has no python_function flavor (flavors: {', '.join(flavors) or 'none'}); "
                    "log it with a pyfunc-capable flavor (mlflow.sklearn.log_model, mlflow.pyfunc.log_model, ...)")

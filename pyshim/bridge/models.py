@@ -79,19 +79,23 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
                      f"and the result type defaults to {signatures.DEFAULT_RESULT_TYPE}")
     ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
     data_type = _parse_ddl(ddl)
+    _preflight(name, model_uri, local, meta, data_type)
+    about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString()}
     decision = _native_decision(spark, native, local, meta, inputs, data_type)
     if native == "require" and decision.sql is None:
         raise ModelError(f"{name}: {model_uri} cannot run as native Spark SQL: {decision.reason}")
     if decision.sql is not None:
-        replaced = _register_native(spark, name, decision.sql, inputs, data_type.simpleString())
+        replaced = _register_native(spark, name, decision.sql, inputs, data_type.simpleString(),
+                                    {**about, "runs": "native Spark SQL"})
         return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes,
                                decision.describe(), decision.sql)
     if env_manager == "virtualenv":
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
         _use_this_python_locally(spark)
-        udf = _model_udf(_ship(spark, local, name), name, inputs, data_type)
-    replaced = _register(spark, name, udf, inputs)
+        udf = _model_udf(_ship(spark, local, name), name, inputs, data_type, f"{name} ({model_uri}; {resolved})")
+    about["runs"] = "Python workers (pandas UDF)" if env_manager == "local" else "Python workers (mlflow spark_udf, virtualenv)"
+    replaced = _register(spark, name, udf, inputs, about)
     return RegisteredModel(name, model_uri, resolved, inputs, data_type.simpleString(), replaced, notes,
                            decision.describe())
 
@@ -111,10 +115,11 @@ def _native_decision(spark, native: str, local: Path, meta, inputs: signatures.I
     return _native.decide(spark, local, meta, inputs.names, inputs.ddl_types, data_type.simpleString())
 
 
-def _register_native(spark, name: str, sql: str, inputs: signatures.Inputs, result_ddl: str) -> bool:
+def _register_native(spark, name: str, sql: str, inputs: signatures.Inputs, result_ddl: str,
+                     about: dict[str, str]) -> bool:
     functions = _jvm_functions(spark.sparkContext._jvm)
     return bool(functions.registerNative(spark._jsparkSession, name, sql, inputs.names, inputs.ddl_types,
-                                         result_ddl))
+                                         result_ddl, about))
 
 
 def worker_warm_up(spark):
@@ -133,6 +138,33 @@ def worker_warm_up(spark):
         return ids
 
     return spark.range(0, tasks, 1, tasks).select(pyshim_warm_up("id"))
+
+
+def _preflight(name: str, uri: str, local: Path, meta, data_type) -> None:
+    """Predict on the model's input example, when it has one, and turn the output into the
+    result type as a query would: a model that fails there fails its registration, not the
+    first query."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    from . import worker
+
+    if not meta.saved_input_example_info:
+        return
+    try:
+        import mlflow.pyfunc
+
+        example = meta.load_input_example(str(local))
+        model = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
+        frame = example if isinstance(example, pd.DataFrame) else pd.DataFrame(example)
+        kind, fields = signatures.result_kind(data_type)
+        output = worker._to_output(model.predict(frame), len(frame), kind, fields)
+        if kind == "struct":
+            pa.Table.from_pandas(output, schema=pa.schema(list(to_arrow_type(data_type))), preserve_index=False)
+        else:
+            pa.array(output, type=to_arrow_type(data_type), from_pandas=True)
+    except Exception as err:
+        raise ModelError.preflight(name, uri, data_type.simpleString(), err) from None
 
 
 def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float = 10) -> None:
@@ -250,7 +282,7 @@ def _use_this_python_locally(spark) -> None:
         sc.pythonExec = sys.executable
 
 
-def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type):
+def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type, label: str):
     from pyspark.sql.functions import pandas_udf
 
     from . import worker as _worker
@@ -259,13 +291,13 @@ def _model_udf(key: str, name: str, inputs: signatures.Inputs, data_type):
     names, ddl_types, tensor = inputs.names, list(inputs.ddl_types), inputs.tensor
 
     def predict(batches: Iterator[Tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
-        yield from _worker.predict_batches(key, names, ddl_types, tensor, kind, fields, batches)
+        yield from _worker.predict_batches(key, names, ddl_types, tensor, kind, fields, batches, label)
 
     predict.__name__ = predict.__qualname__ = name  # Spark names result columns after it
     return pandas_udf(predict, returnType=data_type)
 
 
-def _register(spark, name: str, udf, inputs: signatures.Inputs) -> bool:
+def _register(spark, name: str, udf, inputs: signatures.Inputs, about: dict[str, str]) -> bool:
     """Through pyshim's JVM registry when the extension jar is loaded, else plain Spark."""
     jvm = spark.sparkContext._jvm
     functions = _jvm_functions(jvm)
@@ -276,7 +308,7 @@ def _register(spark, name: str, udf, inputs: signatures.Inputs) -> bool:
     judf = udf._unwrapped._judf if hasattr(udf, "_unwrapped") else udf._judf
     names = inputs.names or [f"_{i}" for i in range(len(inputs.ddl_types))]
     return bool(functions.register(spark._jsparkSession, name, judf, names, inputs.ddl_types,
-                                   inputs.positional))
+                                   inputs.positional, about))
 
 
 def _jvm_functions(jvm):

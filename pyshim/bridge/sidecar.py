@@ -25,6 +25,8 @@ import threading
 import time
 import traceback
 
+from . import failures
+
 # What PySpark's own launcher imports into the gateway view before making a SparkContext.
 _JVM_IMPORTS = [
     "org.apache.spark.SparkConf", "org.apache.spark.api.java.*", "org.apache.spark.api.python.*",
@@ -346,7 +348,13 @@ class interruptible:
 
 
 def error_answer(exc: BaseException) -> dict:
-    """A short Python traceback: the cell's frames and the user's own, a Java error's first line only."""
+    """A short Python traceback: the cell's frames and the user's own, a Java error's first line only.
+    A model or Python UDF that failed in Spark's workers: its few lines (failures.py)."""
+    short = failures.short_failure(exc)
+    if short is not None:
+        traceback.print_exception(exc, file=sys.__stderr__)  # the full error, in the sidecar's log
+        short.lines.append(f"  full error: {os.environ.get('PYSHIM_SIDECAR_LOG', 'the sidecar log')}")
+        return {"status": "error", "ename": short.ename, "evalue": short.evalue, "traceback": str(short)}
     ename, evalue = type(exc).__name__, _short_message(exc)
     if isinstance(exc, SyntaxError):  # the offending line with a caret, as Python shows it
         text = _CELL_FILE.sub(r"Cell In[\1]", "".join(traceback.format_exception_only(exc)))

@@ -74,14 +74,40 @@ def keep_zip_indexes() -> None:
 
 def predict_batches(key: str, names: list[str] | None, ddl_types: list[str], tensor: bool,
                     result_kind: str, fields: list[str],
-                    batches: Iterator) -> Iterator[pd.Series | pd.DataFrame]:
+                    batches: Iterator, label: str | None = None) -> Iterator[pd.Series | pd.DataFrame]:
+    """label, `NAME (URI; RESOLVED)`, names the function in the error of a failing model."""
     keep_zip_indexes()
     model = model_for(key)
     for batch in batches:
         columns = batch if isinstance(batch, tuple) else (batch,)
         frame = _frame(columns, names)
         valid = frame.notna().all(axis=1).to_numpy()
-        yield _result(model, frame, valid, names, ddl_types, tensor, result_kind, fields)
+        try:
+            result = _result(model, frame, valid, names, ddl_types, tensor, result_kind, fields)
+        except Exception as exc:
+            if label is None:
+                raise
+            from .failures import model_call_error
+
+            raise model_call_error(label, exc, _first_failing_row(model, frame[valid], ddl_types, tensor)) from exc
+        yield result
+
+
+def _first_failing_row(model, frame: pd.DataFrame, ddl_types: list[str], tensor: bool,
+                       limit: int = 1000) -> dict | None:
+    """The input values of the first row the model rejects alone (None when each row alone
+    passes: then the batch as a whole failed, or the output did not fit the result type)."""
+    for i in range(min(len(frame), limit)):
+        row = frame.iloc[[i]]
+        try:
+            model.predict(_model_input(row, ddl_types, tensor))
+        except Exception:
+            return {str(k): _plain(v) for k, v in row.iloc[0].items()}
+    return None
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _frame(columns, names) -> pd.DataFrame:

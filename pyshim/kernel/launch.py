@@ -24,6 +24,14 @@ from ..errors import PyshimError
 JAVA17_OPENS = ["--add-opens=java.base/java.util.jar=ALL-UNNAMED"]
 
 
+# Toree's Scala interpreter replaced by pyshim's (scala/src/toree/CellInterpreter.scala:
+# all of a cell's output before its reply, short errors of models and Python UDFs). Toree's
+# --interpreter-plugin cannot replace "Scala": its reference.conf's default list is applied
+# after it; a system property overrides that list (Typesafe config reads `name.N` as a list).
+INTERPRETERS = ["-Ddefault_interpreter_plugin.0=Scala:org.apache.toree.pyshim.CellInterpreter",
+                "-Ddefault_interpreter_plugin.1=SQL:org.apache.toree.kernel.interpreter.sql.SqlInterpreter"]
+
+
 def _merge_jars(spark_opts: list[str], jar: str) -> list[str]:
     """Keep a user's --jars and add ours to it instead of being overridden."""
     opts = list(spark_opts)
@@ -42,7 +50,7 @@ def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[
     java_home = env.get("JAVA_HOME")
     if not java_home:
         env["JAVA_HOME"] = str(paths.java_executable().resolve().parent.parent)
-    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS, *jvm_cache.jvm_options(env)]
+    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS, *INTERPRETERS, *jvm_cache.jvm_options(env)]
     if resource_dir and (resource_dir / "log4j2.properties").exists():
         # Spark's default logs INFO to the kernel's stderr; WARN keeps the server log readable.
         submit_opts.append(f"-Dlog4j2.configurationFile=file:{resource_dir / 'log4j2.properties'}")

@@ -38,6 +38,11 @@ SCORED_OUTPUTS = {"02_score_from_scala.ipynb": "wine_scored_scala.parquet",
                   "03_pyspark_pipeline.ipynb": "wine_scored_pyspark.parquet"}
 CELL_TIMEOUT = 900     # seconds per cell; the first Toree cell also starts the Python sidecar
 STARTUP_TIMEOUT = 300  # seconds for a kernel to answer: Toree needs 15 s on an idle laptop, minutes on a busy one
+# nbclient stops reading a cell's output when its idle status has not come this many
+# seconds after its reply (4 s by default), and then saves the notebook without the rest.
+# The idle normally follows at once; on a loaded machine it can lag: wait for it, and
+# fail loudly rather than save a notebook with output missing.
+NBCLIENT_OPTIONS = {"iopub_timeout": 120, "raise_on_iopub_timeout": True}
 
 
 class NotebookFailed(PyshimError):
@@ -113,7 +118,7 @@ def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
             state["open"] = False
 
     client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, startup_timeout=startup_timeout,
-                            allow_errors=False,
+                            allow_errors=False, **NBCLIENT_OPTIONS,
                             kernel_manager_class=_kernel_manager_class(),
                             resources={"metadata": {"path": str(cwd or source.parent)}},
                             on_cell_start=on_cell_start, on_cell_execute=on_cell_execute,

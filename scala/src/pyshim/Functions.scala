@@ -5,9 +5,10 @@ import java.util.concurrent.ConcurrentHashMap
 import scala.collection.JavaConverters._
 
 import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.catalyst.FunctionIdentifier
 import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute
-import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, GetStructField, If, InheritAnalysisRules,
-  IsNaN, IsNull, Literal, Or, RuntimeReplaceable}
+import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, ExpressionInfo, GetStructField, If,
+  InheritAnalysisRules, IsNaN, IsNull, Literal, Or, RuntimeReplaceable}
 import org.apache.spark.sql.execution.python.UserDefinedPythonFunction
 import org.apache.spark.sql.types._
 
@@ -35,6 +36,30 @@ case class NativeModelCall(functionName: String, parameters: Seq[Expression], re
 }
 
 /**
+ * What DESCRIBE FUNCTION [EXTENDED] shows of a model function, in Spark's own metadata
+ * (ExpressionInfo). Fields (all strings; missing ones are left out): model_uri, resolved
+ * ("version 3, run ab12"), result_type (DDL), runs ("Python workers" or "native Spark SQL").
+ * The registration time is added here.
+ */
+object Describe {
+  def info(name: String, inputs: Seq[InputSpec], about: Map[String, String], source: String = "python_udf"): ExpressionInfo = {
+    val args = inputs.map(_.describe).mkString(", ")
+    val model = about.get("model_uri").map(u => s"MLflow model $u" + about.get("resolved").map(r => s" ($r)").getOrElse(""))
+    val usage = s"_FUNC_($args) - ${model.getOrElse("a model function")}" +
+      about.get("result_type").map(t => s"; returns $t").getOrElse("") + "."
+    val arguments = if (inputs.isEmpty) "" else
+      inputs.map(i => s"      * ${i.name} - ${i.dataType.map(_.simpleString).getOrElse("any (positional)")}")
+        .mkString("\n    Arguments:\n", "\n", "\n")
+    val facts = Seq("model" -> about.get("model_uri"), "resolved" -> about.get("resolved"),
+      "result" -> about.get("result_type"), "runs in" -> about.get("runs"),
+      "registered" -> Some(java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString))
+      .collect { case (k, Some(v)) => s"$k: $v" }
+    val note = facts.mkString("\n    ", "\n      ", "\n  ")
+    new ExpressionInfo(classOf[ModelFunction].getName, null, name, usage, arguments, "", note, "", "", "", source)
+  }
+}
+
+/**
  * Model functions live in Spark's function registry with a builder of ours, so a call is
  * checked when the query is analysed (before any job): the number of inputs and their types
  * against the model's signature, with a short message. Numeric inputs are widened to the
@@ -47,13 +72,20 @@ object Functions {
   /** Called from Python. Returns true when the name was already a model function. */
   def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
                inputNames: java.util.List[String], inputTypes: java.util.List[String],
-               positional: Boolean): Boolean = {
+               positional: Boolean): Boolean =
+    register(spark, name, udf, inputNames, inputTypes, positional, new java.util.HashMap[String, String]())
+
+  /** The same, with what DESCRIBE FUNCTION shows (see Describe for the fields of `about`). */
+  def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
+               inputNames: java.util.List[String], inputTypes: java.util.List[String],
+               positional: Boolean, about: java.util.Map[String, String]): Boolean = {
     val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) =>
       InputSpec(n, if (t == null || t.isEmpty) None else Some(DataType.fromDDL(t)))
-    }
+    }.toSeq
     val replaced = current.containsKey(name)
-    current.put(name, new ModelFunction(name, udf, specs.toSeq, positional))
-    spark.sessionState.functionRegistry.createOrReplaceTempFunction(name, args => build(name, args), "python_udf")
+    current.put(name, new ModelFunction(name, udf, specs, positional))
+    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+      Describe.info(name, specs, about.asScala.toMap), (args: Seq[Expression]) => build(name, args))
     replaced
   }
 
@@ -63,12 +95,20 @@ object Functions {
    */
   def registerNative(spark: SparkSession, name: String, expression: String,
                      inputNames: java.util.List[String], inputTypes: java.util.List[String],
-                     resultType: String): Boolean = {
-    val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) => InputSpec(n, Some(DataType.fromDDL(t))) }
+                     resultType: String): Boolean =
+    registerNative(spark, name, expression, inputNames, inputTypes, resultType,
+      java.util.Map.of("runs", "native Spark SQL", "result_type", resultType))
+
+  /** The same, with what DESCRIBE FUNCTION shows (see Describe for the fields of `about`). */
+  def registerNative(spark: SparkSession, name: String, expression: String,
+                     inputNames: java.util.List[String], inputTypes: java.util.List[String],
+                     resultType: String, about: java.util.Map[String, String]): Boolean = {
+    val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) => InputSpec(n, Some(DataType.fromDDL(t))) }.toSeq
     val body = NativeBody(spark.sessionState.sqlParser.parseExpression(expression), DataType.fromDDL(resultType))
     val replaced = current.containsKey(name)
-    current.put(name, new ModelFunction(name, null, specs.toSeq, positional = false, native = Some(body)))
-    spark.sessionState.functionRegistry.createOrReplaceTempFunction(name, args => build(name, args), "scala_udf")
+    current.put(name, new ModelFunction(name, null, specs, positional = false, native = Some(body)))
+    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+      Describe.info(name, specs, about.asScala.toMap, "scala_udf"), (args: Seq[Expression]) => build(name, args))
     replaced
   }
 

@@ -29,8 +29,11 @@ trait MagicSupport extends IncludeKernel {
    * The cell's streams. Toree points the REPL's Console.err at stdout, and kernel.err keeps
    * the stream of an earlier cell; a stream made from the current request is stderr.
    */
-  protected def cellStreams(): (PrintStream, PrintStream) =
-    (Console.out, new PrintStream(kernel.factory.newKernelOutputStream("stderr", false), true, "UTF-8"))
+  protected def cellStreams(): (PrintStream, PrintStream) = {
+    val err = CellOutput.current.map(c => c.err: java.io.OutputStream)
+      .getOrElse(kernel.factory.newKernelOutputStream("stderr", false))
+    (Console.out, new PrintStream(err, true, "UTF-8"))
+  }
 
   protected def noticeTo(out: PrintStream): String => Unit = line => out.println(line)
 
@@ -43,7 +46,6 @@ trait MagicSupport extends IncludeKernel {
       case e: PyshimException => new FailedOutput(new PyshimException(
         if (e.getMessage.startsWith(what)) e.getMessage else s"$what: ${e.getMessage}"))
     } finally {
-      // Toree sends unflushed text later, on a timer: it could arrive after the cell ended.
       Console.out.flush()
     }
 }

@@ -108,6 +108,7 @@ object Sidecar {
     val env = builder.environment()
     env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
     env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
+    env.put("PYSHIM_SIDECAR_LOG", logFile.getPath) // named in short errors: the full ones are there
     if (warmUp) env.put("PYSHIM_WARM_UP", "1")
     builder.redirectErrorStream(true)
     builder.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile))
@@ -136,7 +137,8 @@ object Sidecar {
       gateway.start(true)
       Interrupts.install()
       // A model call from Scala SQL also revives a dead sidecar (its UDFs need it alive).
-      Functions.beforeCall = () => ensure(Bridge.sparkSession()).foreach(line => Console.out.println(line))
+      // Its notice goes to the running cell also from a %%sql future or a py4j thread.
+      Functions.beforeCall = () => ensure(Bridge.sparkSession()).foreach(CellOutput.noticeLine)
       Runtime.getRuntime.addShutdownHook(new Thread(() => stop()))
     }
     secretValue

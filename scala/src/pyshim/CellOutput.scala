@@ -1,0 +1,148 @@
+package pyshim
+
+import java.io.{ByteArrayOutputStream, OutputStream, PrintStream}
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.concurrent.{Executors, ScheduledFuture, ThreadFactory, TimeUnit}
+
+import scala.util.Try
+
+import org.apache.toree.global.{ExecuteRequestState, StreamState}
+import org.apache.toree.kernel.api.KernelLike
+import org.apache.toree.kernel.protocol.v5.KMBuilder
+import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
+import org.apache.toree.kernel.protocol.v5.stream.KernelOutputStream
+import org.apache.toree.security.KernelSecurityManager
+import org.apache.toree.utils.ScheduledTaskManager
+
+/**
+ * A cell's text, relayed so that all of it reaches the front end before the cell's reply.
+ *
+ * Toree's own stream (KernelOutputStream) is flushed by a timer thread, which takes the
+ * buffered bytes under a lock and sends them after releasing it. When the cell ends in
+ * between, the reply and the idle status overtake that text: a headless run (nbclient,
+ * papermill) stops reading at idle and loses it. Here a send happens under this stream's
+ * lock, and the cell's end takes the lock: nothing can be in flight when it returns. Text
+ * leaves every 50 ms while the cell runs, and on flush().
+ */
+final class CellStream(send: String => Unit) extends OutputStream {
+  private val pending = new ByteArrayOutputStream()
+  @volatile private var ended = false
+
+  override def write(b: Int): Unit = synchronized { pending.write(b); if (ended) flush() }
+  override def write(b: Array[Byte], off: Int, len: Int): Unit = synchronized {
+    pending.write(b, off, len)
+    if (ended) flush()
+  }
+
+  override def flush(): Unit = synchronized {
+    if (pending.size > 0) {
+      val bytes = pending.toByteArray
+      val cut = if (ended) bytes.length else CellStream.completeUtf8(bytes)
+      pending.reset()
+      pending.write(bytes, cut, bytes.length - cut)
+      if (cut > 0) send(new String(bytes, 0, cut, UTF_8))
+    }
+  }
+
+  /** The cell is over: send what is left; text written later (by its threads) goes at once. */
+  def end(): Unit = synchronized { ended = true; flush() }
+}
+
+object CellStream {
+  /** Bytes up to the last complete UTF-8 character: a timed flush must not split one. */
+  def completeUtf8(bytes: Array[Byte]): Int = {
+    var i = bytes.length - 1
+    var back = 0
+    while (i >= 0 && back < 4 && (bytes(i) & 0xC0) == 0x80) { i -= 1; back += 1 }
+    if (i < 0) return bytes.length
+    val lead = bytes(i) & 0xFF
+    val size = if (lead < 0x80) 1 else if (lead >= 0xF0) 4 else if (lead >= 0xE0) 3 else if (lead >= 0xC0) 2 else 1
+    if (back + 1 >= size) bytes.length else i
+  }
+}
+
+/** Output of the cell's threads to the cell, of other threads to the kernel's log (as Toree does). */
+final class ThreadRouted(cell: OutputStream, log: OutputStream) extends OutputStream {
+  private def target: OutputStream = {
+    val group = Thread.currentThread().getThreadGroup
+    if (group != null && group.getName == KernelSecurityManager.RestrictedGroupName) cell else log
+  }
+  override def write(b: Int): Unit = target.write(b)
+  override def write(b: Array[Byte], off: Int, len: Int): Unit = target.write(b, off, len)
+  override def flush(): Unit = target.flush()
+}
+
+/** The streams of the running cell: stdout (also the REPL's Console.err, as in Toree) and stderr. */
+final class CellOutput(val out: CellStream, val err: CellStream) {
+  def flush(): Unit = { out.flush(); err.flush() }
+  def end(): Unit = { out.end(); err.end() }
+  /** A line for the cell from any thread (a py4j thread, a %%sql future): notices of the sidecar. */
+  def notice(line: String): Unit = { out.write(s"$line\n".getBytes(UTF_8)); out.flush() }
+}
+
+object CellOutput {
+  @volatile private var running: Option[CellOutput] = None
+  private val logOut = System.out
+  private val logErr = System.err
+  private val ticker = Executors.newSingleThreadScheduledExecutor(new ThreadFactory {
+    def newThread(r: Runnable): Thread = { val t = new Thread(r, "pyshim-cell-output"); t.setDaemon(true); t }
+  })
+
+  def current: Option[CellOutput] = running
+
+  /**
+   * Called by the interpreter as a cell starts (see CellInterpreter). Toree has just pointed
+   * its StreamState at its own stream; this points it at ours. Without a kernel message or
+   * Toree's internals as expected, the cell keeps Toree's stream (None).
+   */
+  def begin(kernel: KernelLike, toree: Option[OutputStream]): Option[CellOutput] = {
+    val cell = for {
+      parent <- ExecuteRequestState.lastKernelMessage
+      loader <- actorLoader(kernel)
+      if toree.isDefined
+    } yield new CellOutput(new CellStream(sender(loader, KMBuilder().withParent(parent), "stdout")),
+                           new CellStream(sender(loader, KMBuilder().withParent(parent), "stderr")))
+    cell.foreach { c =>
+      StreamState.setStreams(outputStream = new ThreadRouted(c.out, logOut),
+                             errorStream = new ThreadRouted(c.out, logErr))
+      running = Some(c)
+    }
+    cell
+  }
+
+  def run[T](cell: Option[CellOutput])(body: => T): T = cell match {
+    case None => body
+    case Some(c) =>
+      val tick: ScheduledFuture[_] = ticker.scheduleWithFixedDelay(() => c.flush(), 50, 50, TimeUnit.MILLISECONDS)
+      try body finally {
+        tick.cancel(false)
+        running = None
+        c.end()
+      }
+  }
+
+  /** The stream for a notice: the running cell, else the kernel's log. */
+  def noticeLine(line: String): Unit = running match {
+    case Some(c) => c.notice(line)
+    case None => logOut.println(line)
+  }
+
+  /** Sends one message per call, on the caller's thread: Toree's stream without its timer. */
+  private def sender(loader: ActorLoader, builder: KMBuilder, name: String): String => Unit = {
+    val stream = new KernelOutputStream(loader, builder, NoTimer, name, true)
+    text => { stream.write(text.getBytes(UTF_8)); stream.flush() }
+  }
+
+  /** Toree keeps its actor loader private in Kernel; it is the only route to send a message. */
+  private def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {
+    val classes = Iterator.iterate[Class[_]](kernel.getClass)(_.getSuperclass).takeWhile(_ != null)
+    val field = classes.flatMap(_.getDeclaredFields).find(f => classOf[ActorLoader].isAssignableFrom(f.getType)).get
+    field.setAccessible(true)
+    field.get(kernel).asInstanceOf[ActorLoader]
+  }.toOption
+}
+
+/** A task manager that never runs its tasks: our streams flush themselves. */
+object NoTimer extends ScheduledTaskManager(1, 10, 100) {
+  override def addTask[T](executionDelay: Long, timeInterval: Long, task: => T): String = "pyshim-no-timer"
+}

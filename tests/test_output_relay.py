@@ -1,0 +1,76 @@
+"""No lost output: every line a cell prints is in the executed notebook, also on a busy machine.
+
+nbclient (as `make demo` runs notebooks) stops reading a cell's output at its idle status;
+Toree relayed text on a timer that the reply could overtake. The shared kernel runs 30
+Scala cells and 10 %%python cells of 2,000 numbered lines each, with both cores busy.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pyshim.tools.demo import NBCLIENT_OPTIONS
+
+pytestmark = pytest.mark.toree
+
+CELLS, LINES = 30, 2000
+
+
+@pytest.fixture
+def cpu_burner():
+    """A busy loop per core, always stopped."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for proc in burners:
+            proc.kill()
+            proc.wait()
+
+
+def _run_through_nbclient(toree, sources: list[str]):
+    import nbformat
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    kc = AsyncKernelClient()
+    kc.load_connection_info(toree.km.get_connection_info())
+    kc.start_channels(hb=False)
+    try:
+        # The fixture's kernel and a client of our own: nbclient neither starts nor stops it.
+        client = NotebookClient(nb, km=toree.km, timeout=600, **NBCLIENT_OPTIONS)
+        client.kc = kc
+        client.execute()
+    finally:
+        kc.stop_channels()
+    return nb
+
+
+def _missing_lines(nb, tag: str) -> dict[int, int]:
+    missing = {}
+    for c, cell in enumerate(nb.cells):
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        got = set(text.splitlines())
+        lost = sum(1 for i in range(1, LINES + 1) if f"{tag}{c} line {i}" not in got)
+        if lost:
+            missing[c] = (lost, [o.get("output_type") for o in cell.outputs], text[-200:])
+    return missing
+
+
+def test_every_line_of_scala_cells_arrives_under_load(toree, cpu_burner):
+    sources = [f'for (i <- 1 to {LINES}) println(s"s{c} line $i")' for c in range(CELLS)]
+    nb = _run_through_nbclient(toree, sources)
+    assert _missing_lines(nb, "s") == {}
+
+
+@pytest.mark.xfail(reason="issue 15, open: under load a %%python cell lost 34 of 2,000 lines once (cause not found "
+                          "yet: the sidecar's streams or its py4j relay); Scala cells lose none", strict=False)
+def test_every_line_of_python_cells_arrives_under_load(toree, cpu_burner):
+    # 10 cells: a %%python line costs a py4j call (30 cells took 110 s under the burner).
+    sources = [f'%%python\nfor i in range(1, {LINES + 1}):\n    print(f"p{c} line {{i}}")' for c in range(10)]
+    nb = _run_through_nbclient(toree, sources)
+    assert _missing_lines(nb, "p") == {}
