@@ -7,6 +7,8 @@ knows, and random mixes of all of these. Labels must be equal, numbers within 1e
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -20,10 +22,35 @@ def check(spark, sql: str, result_ddl: str, model, names: list[str], ddl_types: 
     """None when the compiled `sql` agrees with `model.predict`; else the one-line reason."""
     sample = sample_frame(model, names, ddl_types, example)
     expected = np.asarray(model.predict(sample))
-    schema = ", ".join(f"`{n}` {t}" for n, t in zip(names, ddl_types))
-    frame = spark.createDataFrame(sample, schema=schema)
-    got = frame.selectExpr(f"CAST({sql} AS {result_ddl}) AS p").toPandas()["p"].to_numpy()
-    return compare(expected, got)
+    got = jvm_frame(spark, sample, names, ddl_types).selectExpr(f"CAST({sql} AS {result_ddl}) AS p")
+    return compare(expected, np.array([row[0] for row in got.collect()], dtype=object))
+
+
+def jvm_frame(spark, sample: pd.DataFrame, names: list[str], ddl_types: list[str]):
+    """SAMPLE as a Spark DataFrame built in the JVM alone: `createDataFrame` would start Spark's
+    Python workers, which a cluster scoring natively may not have. The rows travel as one JSON
+    string literal that `from_json` parses: Python writes each double as its shortest repr and
+    the JVM parses it back to the same double (NaN and infinities as JSON's NaN/Infinity, which
+    Spark reads by default; None as null)."""
+    from pyspark.sql import functions as F
+
+    text = json.dumps([{n: _json_value(v) for n, v in zip(names, row)}
+                       for row in sample[names].itertuples(index=False, name=None)], allow_nan=True)
+    fields = ", ".join(f"`{n.replace('`', '``')}`: {t}" for n, t in zip(names, ddl_types))
+    rows = spark.range(1).select(F.from_json(F.lit(text), f"array<struct<{fields}>>").alias("rows"))
+    return rows.selectExpr("inline(rows)")
+
+
+def _json_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return str(value)
 
 
 def compare(expected: np.ndarray, got: np.ndarray) -> str | None:
