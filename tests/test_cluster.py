@@ -89,7 +89,7 @@ println(s"EXECUTORS ${sc.statusTracker.getExecutorInfos.length - 1}")
 
 
 def test_model_scores_in_executor_jvms_and_equals_in_process_predictions(cluster, kernel, mlflow_models):
-    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri}").ok()
+    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri} --native off").ok()
     res = kernel.run(f"""
 import org.apache.spark.sql.functions.udf
 spark.udf.register("jvm_pid", udf(() => java.lang.ProcessHandle.current.pid).asNondeterministic())
@@ -122,7 +122,7 @@ scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.get
 def test_losing_a_worker_during_a_job_still_gives_the_right_answer(cluster, kernel, mlflow_models, tmp_path):
     markers = tmp_path / "task-markers"
     markers.mkdir()
-    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri}").ok()
+    kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri} --native off").ok()
     code = f"""
 val markers = "{markers}"
 val slow = spark.range(0, 1600, 1, 16).selectExpr("id", "rand(21) AS a", "rand(22) AS b", "rand(23) AS c")

@@ -67,10 +67,7 @@ def test_every_line_of_scala_cells_arrives_under_load(toree, cpu_burner):
     assert _missing_lines(nb, "s") == {}
 
 
-@pytest.mark.xfail(reason="issue 15, open: under load a %%python cell lost 34 of 2,000 lines once (cause not found "
-                          "yet: the sidecar's streams or its py4j relay); Scala cells lose none", strict=False)
 def test_every_line_of_python_cells_arrives_under_load(toree, cpu_burner):
-    # 10 cells: a %%python line costs a py4j call (30 cells took 110 s under the burner).
-    sources = [f'%%python\nfor i in range(1, {LINES + 1}):\n    print(f"p{c} line {{i}}")' for c in range(10)]
+    sources = [f'%%python\nfor i in range(1, {LINES + 1}):\n    print(f"p{c} line {{i}}")' for c in range(CELLS)]
     nb = _run_through_nbclient(toree, sources)
     assert _missing_lines(nb, "p") == {}

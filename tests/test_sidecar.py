@@ -78,7 +78,7 @@ def test_the_gateway_listens_on_loopback_and_refuses_a_client_without_the_secret
 
 
 def test_a_killed_sidecar_is_restarted_by_the_next_model_call_with_its_models(kernel, mlflow_models):
-    kernel.run(f"%register_model reg {mlflow_models.regressor_uri}").ok()
+    kernel.run(f"%register_model reg {mlflow_models.regressor_uri} --native off").ok()
     pid = _sidecar_pid(kernel)
     os.kill(pid, signal.SIGKILL)
     assert wait_gone(pid)
@@ -140,7 +140,7 @@ def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_c
         assert warm.run("pyshim.Sidecar.isAlive").ok().text == "true"
         assert "running (pid" in warm.run("%pyshim").ok().stdout
         # The model functions' tasks reuse those workers: no second daemon.
-        warm.run(f"%register_model reg {mlflow_models.regressor_uri}").ok()
+        warm.run(f"%register_model reg {mlflow_models.regressor_uri} --native off").ok()
         warm.run('spark.range(0, 64, 1, 4).selectExpr("reg(CAST(id AS double), 1D, 2D) AS p").count').ok()
         assert _python_workers(warm.pid)[0] == daemons
     finally:

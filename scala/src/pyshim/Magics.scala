@@ -59,6 +59,7 @@ object CellDisplay {
     def message(msgType: String, content: String): Unit = {
       out.flush()
       err.flush()
+      CellOutput.current.foreach(_.flush())
       if (!DisplayRelay.send(kernel, msgType, content)) text.message(msgType, content)
     }
   }

@@ -197,12 +197,17 @@ object Sinks {
 
   /** Text to the streams; a display as its text/plain (where no front end shows rich output). */
   def streams(out: java.io.OutputStream, err: java.io.OutputStream): OutputSink = new OutputSink {
-    def write(stream: String, text: String): Unit = {
-      val target = if (stream == "stderr" && err != null) err else out
-      target.synchronized {
-        target.write(text.getBytes(StandardCharsets.UTF_8))
-        target.flush()
-      }
+    def write(stream: String, text: String): Unit = CellOutput.current match {
+      // In a cell, its relay sends the text every 50 ms and before the reply. A flush per
+      // write would make each Python line an IOPub message of its own: under load the front
+      // end reads slower than that, and ZeroMQ drops what passes the socket's high-water mark.
+      case Some(cell) => (if (stream == "stderr") cell.err else cell.out).write(text.getBytes(StandardCharsets.UTF_8))
+      case None =>
+        val target = if (stream == "stderr" && err != null) err else out
+        target.synchronized {
+          target.write(text.getBytes(StandardCharsets.UTF_8))
+          target.flush()
+        }
     }
 
     def message(msgType: String, content: String): Unit =
