@@ -20,9 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Past this size of SQL, the compiled expression is slower than the Python workers, as
-# measured by bench/native.py (see bench/README.md, "Native model functions"): Spark stops
-# generating whole-stage code for a method past 64 KB and interprets the expression tree.
+# Past this size of SQL, auto takes the Python workers. NOT YET MEASURED: bench/native.py's
+# forest sweep (`bench/run.py --only native`, forest_sweep) is meant to find where a compiled
+# forest becomes slower than the Python path, and has not been run yet. Spark stops generating
+# whole-stage code for a method past 64 KB and then interprets the expression tree, but
+# whether that is slower than the Python path is unknown; 400 K characters (about a 100-tree,
+# depth-6 forest's worth of SQL) is a guess picked high so that only very large models are
+# refused until the sweep sets this value.
 MAX_FAST_SQL_CHARS = 400_000
 
 _ORBITAL_TYPES = {"double": "DoubleColumnType", "float": "FloatColumnType", "bigint": "Int64ColumnType",
