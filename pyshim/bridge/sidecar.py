@@ -282,7 +282,7 @@ class Session:
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
         try:
-            with interruptible():
+            with interruptible(self.bridge, request_id):
                 shell.run_cell(code, store_history=True)
         except BaseException as exc:  # noqa: B036 - Ctrl-C outside the user's code: the cell failed, the sidecar goes on
             cell.error = cell.error or error_answer(exc)
@@ -325,13 +325,22 @@ def warm_up(bridge, session: Session) -> None:
 class interruptible:
     """Ctrl-C raises KeyboardInterrupt only while user code runs; idle, it is ignored.
 
+    A Ctrl-C that came before the handler was set (the request was taken, user code not
+    started yet) is not lost: the JVM marks the request first, and it is asked here.
+
     Inside a py4j call it does not raise either: py4j mishandles an exception in the
     middle of its socket read, and the kernel's interrupt already cancels the Spark jobs,
     which makes that call return with an error of its own.
     """
 
+    def __init__(self, bridge, request_id: int):
+        self.bridge, self.request_id = bridge, request_id
+
     def __enter__(self):
         signal.signal(signal.SIGINT, self._handle)
+        if self.bridge.wasInterrupted(self.request_id):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt
         return self
 
     def __exit__(self, *exc):
@@ -403,9 +412,10 @@ def _short_message(exc: BaseException) -> str:
 def serve(bridge, session: Session) -> None:
     from py4j.protocol import Py4JNetworkError
 
+    pid = os.getpid()  # the JVM hands requests to the sidecar that said ready only
     while True:
         try:
-            request = bridge.take(500)
+            request = bridge.take(pid, 500)
         except Py4JNetworkError:
             return  # the kernel is gone
         if request is None:

@@ -1,6 +1,6 @@
 package pyshim
 
-import java.util.concurrent.{ConcurrentHashMap, LinkedBlockingQueue, TimeUnit}
+import java.util.concurrent.{ConcurrentHashMap, LinkedBlockingDeque, LinkedBlockingQueue, TimeUnit}
 import java.util.concurrent.atomic.AtomicLong
 
 import scala.concurrent.Promise
@@ -25,6 +25,7 @@ trait OutputSink {
 final class Request(val id: Long, val op: String, val payload: String) {
   val result: Promise[String] = Promise[String]()
   val output = new LinkedBlockingQueue[(String, String)]()
+  @volatile var interrupted = false
 }
 
 /**
@@ -34,7 +35,7 @@ final class Request(val id: Long, val op: String, val payload: String) {
  */
 object Bridge {
   @volatile private var session: SparkSession = _
-  private val queue = new LinkedBlockingQueue[Request]()
+  private val queue = new LinkedBlockingDeque[Request]()
   private val inFlight = new ConcurrentHashMap[Long, Request]()
   private val ids = new AtomicLong()
   @volatile private var readyPid: Long = -1L
@@ -50,10 +51,19 @@ object Bridge {
     req
   }
 
-  /** Called by Python: the next request as [id, op, payload], or null after timeoutMs. */
-  def take(timeoutMs: Long): Array[String] = {
+  /**
+   * Called by Python: the next request as [id, op, payload], or null after timeoutMs.
+   * Only the live sidecar (the pid that said `ready`) gets one. A killed sidecar's last
+   * `take` still waits here on its py4j thread for up to timeoutMs; without this check it
+   * could take the request meant for its successor (the replay of the registrations) and
+   * lose it on the dead socket, and the cell would wait forever.
+   */
+  def take(pid: Long, timeoutMs: Long): Array[String] = {
+    if (pid != readyPid) return null
     val req = queue.poll(timeoutMs, TimeUnit.MILLISECONDS)
-    if (req == null) null else Array(req.id.toString, req.op, req.payload)
+    if (req == null) null
+    else if (pid != readyPid) { queue.putFirst(req); null }
+    else Array(req.id.toString, req.op, req.payload)
   }
 
   /** Called by Python, on a py4j thread: Toree sends only its cell threads' output to the cell. */
@@ -76,6 +86,25 @@ object Bridge {
   }
 
   def hasRunning: Boolean = !inFlight.isEmpty
+
+  /**
+   * Ctrl-C: mark every request in flight as interrupted (Python asks before it runs user
+   * code, so a signal that lands before its handler is set is not lost) and answer those not
+   * taken yet, which never reach Python. True when one is running in Python.
+   */
+  def interruptAll(): Boolean = {
+    val it = inFlight.values().iterator()
+    while (it.hasNext) it.next().interrupted = true
+    val waiting = new java.util.ArrayList[Request]()
+    queue.drainTo(waiting)
+    waiting.forEach { req =>
+      complete(req.id, """{"status": "error", "ename": "KeyboardInterrupt", "evalue": "interrupted before it started", "traceback": ""}""")
+    }
+    hasRunning
+  }
+
+  /** Called by Python before it runs a request's user code. */
+  def wasInterrupted(id: Long): Boolean = Option(inFlight.get(id)).exists(_.interrupted)
 
   def ready(pid: Long): Unit = synchronized { readyPid = pid; notifyAll() }
   def awaitReady(timeoutMs: Long, alive: () => Boolean): Long = synchronized {

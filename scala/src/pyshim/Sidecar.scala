@@ -21,14 +21,15 @@ import py4j.GatewayServer
  */
 object Sidecar {
   private val StartTimeoutMs = 120000L
+  private val InterruptAnswerWaitMs = 5000L
   private var gateway: GatewayServer = _
-  private var process: Process = _
+  @volatile private var process: Process = _ // read without the lock by the SIGINT handler
   private var logFile: File = _
   private val registrations = new java.util.LinkedHashMap[String, String]()
 
   def python: String = sys.env.getOrElse("PYSHIM_PYTHON", sys.env.getOrElse("PYSPARK_PYTHON", "python3"))
   def isAlive: Boolean = synchronized { process != null && process.isAlive }
-  def pid: Long = synchronized { if (process == null) -1L else process.pid() }
+  def pid: Long = Option(process).map(_.pid()).getOrElse(-1L)
   def gatewayPort: Int = synchronized { if (gateway == null) -1 else gateway.getListeningPort }
 
   /** Make sure a live sidecar exists; returns a one-line notice when it had to be restarted. */
@@ -48,6 +49,7 @@ object Sidecar {
   def call(spark: SparkSession, op: String, payload: String, sink: OutputSink,
            notice: String => Unit): String = {
     ensure(spark).foreach(notice)
+    Interrupts.install()
     val request = Bridge.submit(op, payload)
     // The output is written here, on the cell's thread: Toree sends text written by other
     // threads (py4j's) to the kernel's log instead of the cell, unless they descend from a
@@ -57,8 +59,17 @@ object Sidecar {
       case (msgType, content) => sink.message(msgType, content)
     }
     def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
+    // Ctrl-C also makes Toree interrupt this thread. Python got the same Ctrl-C and answers
+    // with its KeyboardInterrupt and the user's line, so that answer is awaited a while;
+    // past that (Python busy in a Spark call) the cell ends with "interrupted".
+    var interruptedAt = 0L
     while (!request.result.isCompleted) {
-      Option(request.output.poll(200, MILLISECONDS)).foreach(write)
+      try Option(request.output.poll(200, MILLISECONDS)).foreach(write)
+      catch {
+        case _: InterruptedException => if (interruptedAt == 0) interruptedAt = System.currentTimeMillis()
+      }
+      if (interruptedAt > 0 && System.currentTimeMillis() - interruptedAt > InterruptAnswerWaitMs)
+        throw new InterruptedException("interrupted")
       writeQueued()
       if (!isAlive && !request.result.isCompleted) {
         Bridge.failAll(s"the Python sidecar stopped (exit code ${Try(process.exitValue).getOrElse("?")}) " +
@@ -158,7 +169,7 @@ object Sidecar {
   /** Send SIGINT to the sidecar: Python raises KeyboardInterrupt and PySpark cancels its jobs. */
   def interrupt(): Unit = {
     val p = pid
-    if (p > 0 && Bridge.hasRunning) Try(new ProcessBuilder("kill", "-INT", p.toString).start().waitFor())
+    if (Bridge.interruptAll() && p > 0) Try(new ProcessBuilder("kill", "-INT", p.toString).start().waitFor())
   }
 
   /** For tests and restarts of the whole extension: end the process (not the gateway). */
@@ -172,20 +183,25 @@ object Sidecar {
 
 object Interrupts {
   import sun.misc.{Signal, SignalHandler}
-  @volatile private var installed = false
+  private val INT = new Signal("INT")
+  @volatile private var chained: SignalHandler = _
 
-  /** Chain in front of Toree's SIGINT handler: forward to a running Python cell first. */
-  def install(): Unit = synchronized {
-    if (!installed) {
-      installed = true
-      val previous: Array[SignalHandler] = Array(null)
-      previous(0) = Signal.handle(new Signal("INT"), new SignalHandler {
-        override def handle(sig: Signal): Unit = {
-          Sidecar.interrupt()
-          if (previous(0) != null) previous(0).handle(sig)
-        }
-      })
+  private val forward: SignalHandler = new SignalHandler {
+    override def handle(sig: Signal): Unit = {
+      Sidecar.interrupt()
+      Option(chained).foreach(_.handle(sig))
     }
+  }
+
+  /**
+   * Put our handler in front of the current SIGINT handler (Toree's): forward to a running
+   * Python cell first. Called before every sidecar request, because Toree installs its own
+   * handler late in its start, after the warm start may already have installed ours; a
+   * one-time install was then silently replaced and Ctrl-C never reached Python.
+   */
+  def install(): Unit = synchronized {
+    val previous = Signal.handle(INT, forward)
+    if ((previous ne forward) && (previous ne SignalHandler.SIG_DFL) && (previous ne SignalHandler.SIG_IGN)) chained = previous
   }
 }
 
