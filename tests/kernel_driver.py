@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import KernelManager
-
-LATE_OUTPUT_WAIT = 0.15  # seconds of iopub silence after a cell's reply
 
 
 @dataclass
@@ -68,15 +65,9 @@ class KernelDriver:
             reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
-        # Toree's actors may publish a cell's last output just after its idle status
-        # (Jupyter shows it anyway: outputs are routed by parent): take those too.
-        while True:
-            try:
-                msg = self.kc.get_iopub_msg(timeout=LATE_OUTPUT_WAIT)
-            except queue.Empty:
-                break
-            if msg["parent_header"].get("msg_id") == msg_id:
-                self._collect(result, msg)
+        # Nothing is read after idle, as nbclient does: a cell's text and value must come
+        # before it (pyshim's CellInterpreter sends both ahead of the reply). Toree sends a
+        # failed cell's error message after the reply, so its text also comes from the reply.
         if result.result_data is not None:
             # The cell's value wins over displays (Toree may add a stray `lastException = null`).
             result.data = {**result.data, **result.result_data}

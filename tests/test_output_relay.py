@@ -1,8 +1,9 @@
 """No lost output: every line a cell prints is in the executed notebook, also on a busy machine.
 
 nbclient (as `make demo` runs notebooks) stops reading a cell's output at its idle status;
-Toree relayed text on a timer that the reply could overtake. The shared kernel runs 30
-Scala cells and 10 %%python cells of 2,000 numbered lines each, with both cores busy.
+Toree relayed text on a timer that the reply could overtake, and sends a cell's value
+after its reply. With both cores busy, the shared kernel runs 30 Scala cells and 30
+%%python cells of 2,000 numbered lines each, and 30 cells that end with a value.
 """
 from __future__ import annotations
 
@@ -71,3 +72,18 @@ def test_every_line_of_python_cells_arrives_under_load(toree, cpu_burner):
     sources = [f'%%python\nfor i in range(1, {LINES + 1}):\n    print(f"p{c} line {{i}}")' for c in range(CELLS)]
     nb = _run_through_nbclient(toree, sources)
     assert _missing_lines(nb, "p") == {}
+
+
+def test_every_cell_value_arrives_before_idle_with_the_cells_count(toree, cpu_burner):
+    # Toree sends a cell's value after its reply, through an actor that races the idle
+    # status's; pyshim's interpreter sends it before the reply instead.
+    sources = []
+    for c in range(CELLS):
+        sources.append(f'println("s{c}")\n{c} * 1000 + 7' if c % 2 == 0 else f'%%python\nprint("p{c}")\n{c} * 1000 + 7')
+    nb = _run_through_nbclient(toree, sources)
+    for c, cell in enumerate(nb.cells):
+        results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+        assert [r["data"].get("text/plain") for r in results] == [str(c * 1000 + 7)], (c, cell.outputs)
+        assert results[0]["execution_count"] == cell.execution_count, (c, cell.outputs)
+        streams = [o for o in cell.outputs if o.get("output_type") == "stream"]
+        assert cell.outputs.index(streams[0]) < cell.outputs.index(results[0]), "the value came before the text"

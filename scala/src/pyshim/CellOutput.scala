@@ -6,9 +6,10 @@ import java.util.concurrent.{Executors, ScheduledFuture, ThreadFactory, TimeUnit
 
 import scala.util.Try
 
-import org.apache.toree.global.{ExecuteRequestState, StreamState}
+import org.apache.toree.global.{ExecuteRequestState, ExecutionCounter, StreamState}
 import org.apache.toree.kernel.api.KernelLike
-import org.apache.toree.kernel.protocol.v5.KMBuilder
+import org.apache.toree.kernel.protocol.v5.{KMBuilder, KernelMessage, MessageType, Metadata, SystemActorType}
+import org.apache.toree.kernel.protocol.v5.content.ExecuteResult
 import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
 import org.apache.toree.kernel.protocol.v5.stream.KernelOutputStream
 import org.apache.toree.security.KernelSecurityManager
@@ -72,10 +73,20 @@ final class ThreadRouted(cell: OutputStream, log: OutputStream) extends OutputSt
   override def flush(): Unit = target.flush()
 }
 
-/** The streams of the running cell: stdout (also the REPL's Console.err, as in Toree) and stderr. */
-final class CellOutput(val out: CellStream, val err: CellStream) {
+/**
+ * The streams of the running cell: stdout (also the REPL's Console.err, as in Toree) and
+ * stderr; `result` sends the cell's execute_result, when this Toree lets us (see CellOutput.resultSender).
+ */
+final class CellOutput(val out: CellStream, val err: CellStream, result: Option[Map[String, String] => Unit] = None) {
   def flush(): Unit = { out.flush(); err.flush() }
   def end(): Unit = { out.end(); err.end() }
+
+  /**
+   * Send the cell's value now, after its text and before its reply. Toree sends it after the
+   * reply, through an actor of its own that races the idle status's actor: a headless run
+   * stops reading at idle and could lose the value. False when it must be left to Toree.
+   */
+  def sendResult(data: Map[String, String]): Boolean = result.exists { send => send(data); true }
   /** A line for the cell from any thread (a py4j thread, a %%sql future): notices of the sidecar. */
   def notice(line: String): Unit = { out.write(s"$line\n".getBytes(UTF_8)); out.flush() }
 }
@@ -101,7 +112,8 @@ object CellOutput {
       loader <- actorLoader(kernel)
       if toree.isDefined
     } yield new CellOutput(new CellStream(sender(loader, KMBuilder().withParent(parent), "stdout")),
-                           new CellStream(sender(loader, KMBuilder().withParent(parent), "stderr")))
+                           new CellStream(sender(loader, KMBuilder().withParent(parent), "stderr")),
+                           resultSender(loader, parent))
     cell.foreach { c =>
       StreamState.setStreams(outputStream = new ThreadRouted(c.out, logOut),
                              errorStream = new ThreadRouted(c.out, logErr))
@@ -132,6 +144,26 @@ object CellOutput {
     val stream = new KernelOutputStream(loader, builder, NoTimer, name, true)
     text => { stream.write(text.getBytes(UTF_8)); stream.flush() }
   }
+
+  /**
+   * The execute_result of the cell that `parent` asked for, as Toree builds it (ExecuteResult
+   * and its JSON writer), numbered with Toree's count for the session, which Toree keeps
+   * private (read here; None, and Toree sends the value itself, if that ever changes).
+   */
+  private def resultSender(loader: ActorLoader, parent: KernelMessage): Option[Map[String, String] => Unit] =
+    executionCount(parent.header.session).map { count => (data: Map[String, String]) =>
+      val message = KMBuilder().withParent(parent)
+        .withIds(Seq(MessageType.Outgoing.ExecuteResult.toString.getBytes(UTF_8)))
+        .withHeader(MessageType.Outgoing.ExecuteResult)
+        .withContentString(ExecuteResult(count, data, Metadata())).build
+      loader.load(SystemActorType.KernelMessageRelay).tell(message, akka.actor.ActorRef.noSender)
+    }
+
+  private def executionCount(session: String): Option[Int] = Try {
+    val field = ExecutionCounter.getClass.getDeclaredField("executionCounts")
+    field.setAccessible(true)
+    field.get(ExecutionCounter).asInstanceOf[scala.collection.Map[String, Int]].get(session)
+  }.toOption.flatten
 
   /** Toree keeps its actor loader private in Kernel; it is the only route to send a message. */
   private def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {

@@ -22,8 +22,16 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
     val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(kernel, output)
-    failedMagic(CellOutput.run(cell) { super.interpret(code, silent, output) })
+    val result = failedMagic(CellOutput.run(cell) { super.interpret(code, silent, output) })
+    if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
+
+  /** The cell's value goes out after its text, before the reply (CellOutput.sendResult); Toree then has none to send. */
+  private def valueSentBeforeReply(result: (Results.Result, Either[ExecuteOutput, ExecuteFailure]), cell: CellOutput) =
+    result match {
+      case (Results.Success, Left(data)) if data.nonEmpty && cell.sendResult(data) => (Results.Success, Left(Map.empty[String, String]))
+      case other => other
+    }
 
   /**
    * Toree shows a magic's exception as the cell's text with an "ok" reply (a headless run
