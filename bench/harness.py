@@ -252,7 +252,8 @@ class Toree:
         result = self.python(code, timeout) if python else self.run(code, timeout)
         found = parse_bench_lines(result.stdout)
         if not found:
-            raise BenchError(f"no BENCH line from {self.name}:\n{code[:400]}\nstdout: {result.stdout[-1500:]}")
+            raise BenchError(f"no BENCH line from {self.name}:\n{code[:400]}\nstdout: {result.stdout[-1500:]}\n"
+                             f"outputs: {str(result.outputs)[:1500]}")
         return found
 
     def close(self) -> None:

@@ -72,6 +72,16 @@ def _assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)
 
 
+def _executor_history(cluster) -> list[str]:
+    """What the master and workers said about executors (launched, exited, removed, and why):
+    a third executor JVM once appeared under load, and the failure should say where it came from."""
+    lines = []
+    for log in sorted((Path(cluster.workdir) / "logs").glob("*.log")):
+        lines += [f"{log.name}: {line}" for line in log.read_text(errors="replace").splitlines()
+                  if "xecutor" in line and "INFO" not in line or "Launching executor" in line or "finished with state" in line]
+    return lines
+
+
 def test_kernel_driver_joins_the_cluster_with_two_executors(cluster, kernel):
     res = kernel.run("""
 val deadline = System.currentTimeMillis + 120000
@@ -104,7 +114,7 @@ scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.get
     executors = set(cluster.executor_pids())
     # every row was scored in an executor JVM that a worker started, both took part, none is the driver
     assert driver_pid == kernel.pid
-    assert set(frame.pid) == executors, (set(frame.pid), executors, driver_pid)
+    assert set(frame.pid) == executors, (set(frame.pid), executors, driver_pid, _executor_history(cluster))
     assert driver_pid not in executors
     _assert_same(frame.p.to_numpy(), _expected(mlflow_models.regressor_alias_uri, frame))
 

@@ -81,6 +81,8 @@ def test_every_cell_value_arrives_before_idle_with_the_cells_count(toree, cpu_bu
     for c in range(CELLS):
         sources.append(f'println("s{c}")\n{c} * 1000 + 7' if c % 2 == 0 else f'%%python\nprint("p{c}")\n{c} * 1000 + 7')
     nb = _run_through_nbclient(toree, sources)
+    # every message went straight to the IOPub socket (signed), none through Toree's relay
+    assert toree.run("org.apache.toree.kernel.api.pyshim.IOPub.isDirect").ok().text == "true"
     for c, cell in enumerate(nb.cells):
         results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
         assert [r["data"].get("text/plain") for r in results] == [str(c * 1000 + 7)], (c, cell.outputs)

@@ -8,12 +8,11 @@ import scala.util.Try
 
 import org.apache.toree.global.{ExecuteRequestState, ExecutionCounter, StreamState}
 import org.apache.toree.kernel.api.KernelLike
-import org.apache.toree.kernel.protocol.v5.{KMBuilder, KernelMessage, MessageType, Metadata, SystemActorType}
-import org.apache.toree.kernel.protocol.v5.content.ExecuteResult
+import org.apache.toree.kernel.api.pyshim.IOPub
+import org.apache.toree.kernel.protocol.v5.{KMBuilder, KernelMessage, MessageType, Metadata}
+import org.apache.toree.kernel.protocol.v5.content.{ExecuteResult, StreamContent}
 import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
-import org.apache.toree.kernel.protocol.v5.stream.KernelOutputStream
 import org.apache.toree.security.KernelSecurityManager
-import org.apache.toree.utils.ScheduledTaskManager
 
 /**
  * A cell's text, relayed so that all of it reaches the front end before the cell's reply.
@@ -139,11 +138,10 @@ object CellOutput {
     case None => logOut.println(line)
   }
 
-  /** Sends one message per call, on the caller's thread: Toree's stream without its timer. */
-  private def sender(loader: ActorLoader, builder: KMBuilder, name: String): String => Unit = {
-    val stream = new KernelOutputStream(loader, builder, NoTimer, name, true)
-    text => { stream.write(text.getBytes(UTF_8)); stream.flush() }
-  }
+  /** Sends one stream message per call, on the caller's thread, straight to IOPub (see IOPub). */
+  private def sender(loader: ActorLoader, builder: KMBuilder, name: String): String => Unit = text =>
+    IOPub.send(loader, builder.withIds(Seq(MessageType.Outgoing.Stream.toString.getBytes(UTF_8)))
+      .withHeader(MessageType.Outgoing.Stream).withContentString(StreamContent(name, text)).build)
 
   /**
    * The execute_result of the cell that `parent` asked for, as Toree builds it (ExecuteResult
@@ -156,7 +154,7 @@ object CellOutput {
         .withIds(Seq(MessageType.Outgoing.ExecuteResult.toString.getBytes(UTF_8)))
         .withHeader(MessageType.Outgoing.ExecuteResult)
         .withContentString(ExecuteResult(count, data, Metadata())).build
-      loader.load(SystemActorType.KernelMessageRelay).tell(message, akka.actor.ActorRef.noSender)
+      IOPub.send(loader, message)
     }
 
   private def executionCount(session: String): Option[Int] = Try {
@@ -172,9 +170,4 @@ object CellOutput {
     field.setAccessible(true)
     field.get(kernel).asInstanceOf[ActorLoader]
   }.toOption
-}
-
-/** A task manager that never runs its tasks: our streams flush themselves. */
-object NoTimer extends ScheduledTaskManager(1, 10, 100) {
-  override def addTask[T](executionDelay: Long, timeInterval: Long, task: => T): String = "pyshim-no-timer"
 }

@@ -3,7 +3,6 @@ package org.apache.toree.kernel.api.pyshim
 import java.nio.charset.StandardCharsets
 
 import org.apache.toree.kernel.api.{DisplayMethods, KernelLike}
-import org.apache.toree.kernel.protocol.v5.SystemActorType
 import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
 
 /**
@@ -25,7 +24,7 @@ object DisplayRelay {
     case methods: DisplayMethods =>
       val message = methods.kmBuilder.withIds(Seq(msgType.getBytes(StandardCharsets.UTF_8)))
         .withHeader(msgType).withContentString(content).build(true)
-      relayOf(methods).load(SystemActorType.KernelMessageRelay).tell(message, akka.actor.ActorRef.noSender)
+      IOPub.send(relayOf(methods), message)  // in order with the cell's streams, before its idle
       true
     case _ => false
   }
