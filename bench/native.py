@@ -29,7 +29,7 @@ VARIANTS = {
     "jvm_sum": "JVM only: sum(a+b+c), no Python",
 }
 KIND_ROWS = 1_000_000
-FOREST_SIZES = [(5, 4), (20, 6), (50, 6), (100, 6)]  # (trees, depth)
+FOREST_SIZES = [(5, 4), (5, 5), (10, 5), (15, 5), (10, 6), (20, 6), (50, 6)]  # (trees, depth): around where native stops paying off
 
 
 def _hand_sql(uri: str) -> str:
@@ -113,12 +113,13 @@ def _time_sql(sql, runs):
 
 def _kind_row(kind, uri, runs):
     t0 = _t.perf_counter()
-    native = _pyshim.register_model(spark, "k_native", uri)
+    native = _pyshim.register_model(spark, "k_native", uri, native="require")  # timed even past the line
     register_s = _t.perf_counter() - t0
+    auto = _pyshim.register_model(spark, "k_auto", uri)  # what auto picks (the cached decision)
     _pyshim.register_model(spark, "k_python", uri, native="off")
     from pyshim import native as _native
     decision = [d for k, d in _native._cache.items() if d.sql == native.native_sql][-1] if native.native else None
-    row = {{"kind": kind, "native": native.native, "runs": native.runs, "register_s": register_s,
+    row = {{"kind": kind, "native": native.native, "auto_native": auto.native, "runs": auto.runs, "register_s": register_s,
            "compile_check_s": decision.seconds if decision else None, "sql_chars": decision.size if decision else None}}
     if native.native:
         row["native_s"] = _time_sql("SELECT count(k_native(a, b, c, color)) FROM kinds", runs)
@@ -139,7 +140,9 @@ def _forest_row(trees, depth, runs):
     jf.registerNative(spark._jsparkSession, "f_native", compiled.sql, _zoo.INPUTS, ["double", "double", "double", "string"], "double")
     import mlflow
     with mlflow.start_run():
-        uri = mlflow.sklearn.log_model(model, name="forest", skops_trusted_types=_zoo._own_types(model)).model_uri
+        from mlflow.models import infer_signature
+        uri = mlflow.sklearn.log_model(model, name="forest", skops_trusted_types=_zoo._own_types(model),
+                                       signature=infer_signature(train, model.predict(train))).model_uri
     _pyshim.register_model(spark, "f_python", uri, native="off")
     row = {{"trees": trees, "depth": depth, "sql_chars": compiled.size, "compile_s": compiled.seconds,
            "native_s": _time_sql("SELECT sum(f_native(a, b, c, color)) FROM kinds", runs)}}

@@ -281,13 +281,14 @@ def _native(n: dict) -> list[str]:
     if n.get("kinds"):
         out += ["One row per model kind (the preprocessing front of tests/native_zoo.py: StandardScaler, MinMaxScaler, "
                 "SimpleImputer, OneHotEncoder; 1M cached rows, 2 partitions, `count(f(a, b, c, color))`):", "",
-                "| kind | runs | native rows/s | Python path rows/s | native speed-up | compile + check | SQL size |",
+                "| kind | auto picks | native rows/s | Python path rows/s | native speed-up | compile + check | SQL size |",
                 "|---|---|---|---|---|---|---|"]
         for k in n["kinds"]:
             native_rate = 1e6 / k["native_s"] if k.get("native_s") else None
             python_rate = 1e6 / k["python_s"] if k.get("python_s") else None
             speedup = f"{k['python_s'] / k['native_s']:.1f}x" if k.get("native_s") else "-"
-            out.append(f"| {k['kind']} | {'native' if k['native'] else k['runs']} | {_rate(native_rate)} | "
+            picked = "native" if k.get("auto_native", k["native"]) else "Python (" + k["runs"].split(": ", 1)[-1].split(",")[0] + ")"
+            out.append(f"| {k['kind']} | {picked} | {_rate(native_rate)} | "
                        f"{_rate(python_rate)} | {speedup} | {_s(k.get('compile_check_s'))} | "
                        f"{(k.get('sql_chars') or 0) / 1000:.1f} KB |")
         out.append("")

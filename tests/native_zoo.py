@@ -57,6 +57,15 @@ def estimators() -> dict:
     }
 
 
+def auto_runs_native(model) -> bool:
+    """Whether `--native auto` takes the compiled SQL of MODEL: not past the size where Spark
+    runs it slower than the Python workers (pyshim.native.compile.MAX_FAST_SQL_CHARS)."""
+    from pyshim.native import compile as compiler
+
+    size = compiler.compile_model(model, INPUTS, ["double", "double", "double", "string"]).size
+    return size <= compiler.MAX_FAST_SQL_CHARS
+
+
 def target(frame: pd.DataFrame, kind: str):
     score = 0.4 * frame.a + frame.b - 2 * frame.c + frame.color.map({"red": 0.5, "green": -0.5, "blue": 0.0})
     if kind == "number":

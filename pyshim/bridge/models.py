@@ -112,7 +112,7 @@ def _native_decision(spark, native: str, local: Path, meta, inputs: signatures.I
         return _native.Decision(None, "the model's signature names no input columns")
     if signatures.result_kind(data_type)[0] != "scalar":
         return _native.Decision(None, f"the result type {data_type.simpleString()} is not a single value")
-    return _native.decide(spark, local, meta, inputs.names, inputs.ddl_types, data_type.simpleString())
+    return _native.decide(spark, local, meta, inputs.names, inputs.ddl_types, data_type.simpleString()).for_mode(native)
 
 
 def _register_native(spark, name: str, sql: str, inputs: signatures.Inputs, result_ddl: str,

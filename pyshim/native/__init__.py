@@ -22,9 +22,17 @@ class Decision:
     reason: str              # why not, when sql is None
     seconds: float = 0.0     # compile + check time
     size: int = 0            # characters of SQL (also when too big to be worth it)
+    slower: str = ""         # why Spark would run `sql` slower than the Python path ("" when it would not)
 
     def describe(self) -> str:
         return "native Spark SQL, no Python workers" if self.sql else f"Python workers: {self.reason}"
+
+    def for_mode(self, native: str) -> "Decision":
+        """What `auto` takes: the Python workers when the expression would be slower. `require`
+        keeps it (a cluster without Python on its executors has no other way)."""
+        if self.sql and self.slower and native == "auto":
+            return Decision(None, self.slower, self.seconds, self.size)
+        return self
 
 
 def decide(spark, local: Path, meta, names, ddl_types, result_ddl: str) -> Decision:
@@ -49,10 +57,14 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl) -> Decision:
         compiled = compiler.compile_model(model, names, ddl_types)
     except compiler.NotCompilable as err:
         return Decision(None, str(err), time.perf_counter() - started)
+    kb = f"{compiled.estimator} compiles to {compiled.size // 1000} KB of SQL"
+    if compiled.size > compiler.MAX_SQL_CHARS:
+        return Decision(None, f"{kb}, more than Spark's code generator takes ({compiler.MAX_SQL_CHARS // 1000} KB)",
+                        time.perf_counter() - started, compiled.size)
+    slower = ""
     if compiled.size > compiler.MAX_FAST_SQL_CHARS:
-        return Decision(None, f"{compiled.estimator} compiles to {compiled.size // 1000} KB of SQL, slower in Spark "
-                              f"than in Python past {compiler.MAX_FAST_SQL_CHARS // 1000} KB (Spark stops generating code "
-                              "for it)", time.perf_counter() - started, compiled.size)
+        slower = (f"{kb}, which Spark runs slower than the Python workers past {compiler.MAX_FAST_SQL_CHARS // 1000} KB "
+                  "(use --native require to run it in Spark anyway)")
     try:
         example = meta.load_input_example(str(local))
     except Exception:  # an example that does not load is no reason to refuse the model
@@ -67,4 +79,4 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl) -> Decision:
     seconds = time.perf_counter() - started
     if mismatch:
         return Decision(None, mismatch, seconds, compiled.size)
-    return Decision(compiled.sql, "", seconds, compiled.size)
+    return Decision(compiled.sql, "", seconds, compiled.size, slower)

@@ -20,16 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Past this size of SQL, auto takes the Python workers. NOT YET MEASURED: bench/native.py's
-# forest sweep (`bench/run.py --only native`, forest_sweep) is meant to find where a compiled
-# forest becomes slower than the Python path, and has not been run yet. Spark stops generating
-# whole-stage code for a method past 64 KB and then interprets the expression tree, but
-# whether that is slower than the Python path is unknown. 400 K characters is a guess, picked
-# high so that only very large models are refused until the sweep sets this value. Sizes only
-# (compile_model on the sweep's forests, tests/native_zoo front, 2,000 training rows):
-# 5 trees depth 4 = 12 K characters, 20 trees depth 6 = 189 K, 100 trees depth 6 = 950 K,
-# so the guess falls between 20 and 100 trees of depth 6.
-MAX_FAST_SQL_CHARS = 400_000
+# Past this size of SQL, `auto` takes the Python workers: measured (bench/README.md, "Native
+# model functions"; 1M rows, count(f(...)), 2 cores), native / Python path time:
+#   faster natively: forest regressor 5 trees depth 4 (12 K characters) 0.24 / 1.07 s,
+#     multiclass logistic (17 K) 0.27 / 0.96 s, decision tree classifier depth 3 (18 K) 0.30 / 1.12 s;
+#   slower natively: forest regressor 5 trees depth 5 (24 K) 2.7 / 1.2 s, 10 depth 5 (48 K)
+#     2.0 / 1.2 s, 20 depth 6 (189 K) 3.1 / 1.9 s; forest classifier 5 trees depth 3 (98-108 K)
+#     2.0-4.3 / 1.0-1.2 s; gradient boosting, 3 classes (118 K) 4.9 / 1.2 s.
+# Spark then fails to compile the whole stage and runs a slower fallback. Some classifiers of
+# 42-65 K still pay off (2.4x, 1.7x), but no measured model past 20 K is safe to call faster,
+# so the line is the smallest size measured slower, rounded down. `require` ignores it.
+MAX_FAST_SQL_CHARS = 20_000
+# Past this, no mode compiles it: 50 trees of depth 6 (475 K) ran the kernel's driver out of
+# memory in Spark's code generator (Janino), 189 K did not.
+MAX_SQL_CHARS = 250_000
 
 _ORBITAL_TYPES = {"double": "DoubleColumnType", "float": "FloatColumnType", "bigint": "Int64ColumnType",
                   "int": "Int32ColumnType", "smallint": "Int16ColumnType", "tinyint": "Int8ColumnType",

@@ -7,7 +7,7 @@ import scala.collection.JavaConverters._
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.catalyst.FunctionIdentifier
 import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute
-import org.apache.spark.sql.catalyst.expressions.{Cast, Expression, ExpressionInfo, GetStructField, If,
+import org.apache.spark.sql.catalyst.expressions.{Cast, CreateArray, ElementAt, Expression, ExpressionInfo, GetStructField, If,
   InheritAnalysisRules, IsNaN, IsNull, Literal, Or, RuntimeReplaceable}
 import org.apache.spark.sql.execution.python.UserDefinedPythonFunction
 import org.apache.spark.sql.types._
@@ -140,8 +140,18 @@ object Functions {
       })
     }.reduceOption[Expression](Or)
     val typed = Cast(scored, body.resultType)
-    NativeModelCall(fn.name, args, missing.fold[Expression](typed)(m => If(m, Literal(null, body.resultType), typed)))
+    NativeModelCall(fn.name, args, missing.fold[Expression](typed)(nullWhen(_, typed)))
   }
+
+  /**
+   * `value`, or NULL where `missing` holds, with `value` computed on every row. Not
+   * If(missing, NULL, value): Spark's subexpression elimination skips the branches of a
+   * conditional, and a compiled classifier repeats each class score in every comparison;
+   * measured on 1M rows (bench/README.md): multiclass logistic 4.23 s inside If, 0.32 s
+   * here, 0.46 s bare; a depth-3 decision tree classifier 1.38 s, 0.23 s, 0.30 s.
+   */
+  private def nullWhen(missing: Expression, value: Expression): Expression =
+    ElementAt(CreateArray(Seq(value)), If(missing, Literal(null, IntegerType), Literal(1)))
 
   def checkArgs(fn: ModelFunction, given: Seq[Expression]): Seq[Expression] = {
     val args = expandStruct(fn, given)
