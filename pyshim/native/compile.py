@@ -27,7 +27,8 @@ import numpy as np
 #   slower natively: forest regressor 5 trees depth 5 (24 K) 2.7 / 1.2 s, 10 depth 5 (48 K)
 #     2.0 / 1.2 s, 20 depth 6 (189 K) 3.1 / 1.9 s; forest classifier 5 trees depth 3 (98-108 K)
 #     2.0-4.3 / 1.0-1.2 s; gradient boosting, 3 classes (118 K) 4.9 / 1.2 s.
-# Spark then fails to compile the whole stage and runs a slower fallback. Some classifiers of
+# Spark then runs a slower fallback of its code generator (cause not fully established, see
+# bench/README.md). Some classifiers of
 # 42-65 K still pay off (2.4x, 1.7x), but no measured model past 20 K is safe to call faster,
 # so the line is the smallest size measured slower, rounded down. `require` ignores it.
 MAX_FAST_SQL_CHARS = 20_000
