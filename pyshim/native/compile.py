@@ -28,9 +28,9 @@ import numpy as np
 #     2.0 / 1.2 s, 20 depth 6 (189 K) 3.1 / 1.9 s; forest classifier 5 trees depth 3 (98-108 K)
 #     2.0-4.3 / 1.0-1.2 s; gradient boosting, 3 classes (118 K) 4.9 / 1.2 s.
 # Spark then runs a slower fallback of its code generator (cause not fully established, see
-# bench/README.md). Some classifiers of
-# 42-65 K still pay off (2.4x, 1.7x), but no measured model past 20 K is safe to call faster,
-# so the line is the smallest size measured slower, rounded down. `require` ignores it.
+# bench/README.md). Some classifiers of 42-65 K still pay off (2.4x, 1.7x), but no measured
+# model past 20 K is safe to call faster, so the line is the smallest size measured slower,
+# rounded down. `require` ignores it.
 MAX_FAST_SQL_CHARS = 20_000
 # Past this, no mode compiles it: 50 trees of depth 6 (475 K) ran the kernel's driver out of
 # memory in Spark's code generator (Janino), 189 K did not.
