@@ -150,3 +150,31 @@ def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_c
         pid = warm.pid
         warm.shutdown()
     assert wait_gone(pid)
+
+
+def test_ctrl_c_reaches_a_python_cell_when_the_server_ignores_sigint(isolated_home):
+    """A Jupyter server started in the background (`&`, CI) passes SIGINT on as ignored; the
+    kernel's JVM would then install no handler and interrupts would do nothing."""
+    import threading
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the kernel process inherits
+    try:
+        driver = start_toree(isolated_home / "toree-sigign", name="sigign")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        ignored = [line.split()[1] for line in Path(f"/proc/{driver.pid}/status").read_text().splitlines()
+                   if line.startswith("SigIgn:")][0]
+        assert not int(ignored, 16) & (1 << (signal.SIGINT - 1)), "the kernel's JVM ignores SIGINT"
+        driver.run("%%python\nprint('up')").ok()
+        timer = threading.Timer(4.0, driver.interrupt)
+        timer.start()
+        started = time.monotonic()
+        result = driver.run("%%python\nimport time\nfor i in range(120):\n    time.sleep(0.5)\nprint('finished')", timeout=120)
+        timer.cancel()
+        assert time.monotonic() - started < 30 and "finished" not in result.stdout
+        assert "KeyboardInterrupt" in result.error_text, result.error_text
+    finally:
+        pid = driver.pid
+        driver.shutdown()
+    assert wait_gone(pid)

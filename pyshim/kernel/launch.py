@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -114,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(shlex.join(cmd))
         return 0
+    # Jupyter interrupts a kernel with SIGINT. A server started in the background (`&` in a
+    # script, a CI job) hands SIGINT on as ignored, and a JVM that starts with it ignored
+    # installs no handler at all (Toree's and ours are silently dropped): Ctrl-C would do
+    # nothing. Give the JVM the default disposition, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(cmd[0], cmd, env)
     return 0  # unreachable
 
