@@ -10,9 +10,9 @@ In one Toree kernel, on the same cached ROWS x 3 doubles as the throughput bench
 
 Then one row per model kind (tests/native_zoo.py: the preprocessing front and each
 estimator), native against the Python path, with compile time and SQL size; and a sweep of
-random forests of growing size, native against Python, that shows where the compiled
-expression stops being faster (Spark gives up whole-stage code generation past 64 KB of
-generated code): MAX_FAST_SQL_CHARS in pyshim/native/compile.py is set from it.
+random forests of growing size, native against Python, in the kernel as users run it (HotSpot
+JIT-compiles huge methods). The lines in pyshim/native/compile.py come from
+bench/native_line.py, which also measures a JVM with HotSpot's default and linear models.
 """
 from __future__ import annotations
 

@@ -23,8 +23,16 @@ ARTIFACTS = HOME / "artifacts"
 OUTPUT_DIR = HOME / "output"
 EXPERIMENT = "pyshim-demo"
 
+# HotSpot never JIT-compiles a method past 8000 bytes of bytecode unless told to, and Spark's
+# generated Java for a tree ensemble has such methods: a 10-tree forest compiled to SQL ran 7x
+# slower without this (pyshim/native/compile.py has the measurements). Set for the driver and
+# the executors of the Toree kernel and of spark_session().
+JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
+
 # Spark settings of the project's Python notebooks (the Toree kernel gets SPARK_OPTS the same way).
 SPARK_CONF = {
+    "spark.driver.extraJavaOptions": JIT_HUGE_METHODS,
+    "spark.executor.extraJavaOptions": JIT_HUGE_METHODS,
     "spark.sql.shuffle.partitions": "8",        # small data on a laptop: 200 tasks per shuffle is slow
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.showConsoleProgress": "false",    # no progress bars in notebook outputs
@@ -108,7 +116,8 @@ def spark_session(app_name: str = "pyshim"):
 
     SPARK_OPTS holds spark-submit options (`--master spark://host:7077 --conf k=v`), the
     same variable the Toree kernel reads; PySpark gets them through PYSPARK_SUBMIT_ARGS, and
-    a `--conf` there wins over the project's setting of the same key.
+    a `--conf` there, or a setting in Spark's spark-defaults.conf, wins over the project's
+    setting of the same key.
     """
     from pyspark.sql import SparkSession
 
@@ -116,7 +125,7 @@ def spark_session(app_name: str = "pyshim"):
     if opts and "PYSPARK_SUBMIT_ARGS" not in os.environ:
         os.environ["PYSPARK_SUBMIT_ARGS"] = f"{opts} pyspark-shell"
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: Spark's ports on loopback
-    given = _submit_settings(opts)
+    given = settings_given(opts)
     builder = SparkSession.builder.appName(app_name)
     if "spark.master" not in given:
         builder = builder.master("local[*]")
@@ -128,13 +137,33 @@ def spark_session(app_name: str = "pyshim"):
     return spark
 
 
+def settings_given(opts: str, env: dict[str, str] | None = None) -> set[str]:
+    """Spark settings the user or the cluster's admin chose: in spark-submit options OPTS, or
+    in spark-defaults.conf (which a `--conf` of ours would override)."""
+    return _submit_settings(opts) | _spark_defaults_keys(os.environ if env is None else env)
+
+
+def _spark_defaults_keys(env: dict[str, str]) -> set[str]:
+    from .paths import spark_home
+
+    folder = Path(env["SPARK_CONF_DIR"]) if env.get("SPARK_CONF_DIR") else spark_home() / "conf"
+    try:
+        lines = (folder / "spark-defaults.conf").read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#")}
+
+
 def _submit_settings(opts: str) -> set[str]:
-    """Spark settings that spark-submit options set: `--master X` is spark.master, `--conf k=v` is k."""
+    """Spark settings that spark-submit options set: `--master X` is spark.master,
+    `--driver-java-options X` is spark.driver.extraJavaOptions, `--conf k=v` is k."""
     words, keys = shlex.split(opts), set()
     for i, word in enumerate(words):
         value = words[i + 1] if i + 1 < len(words) else ""
         if word == "--master" or word.startswith("--master="):
             keys.add("spark.master")
+        elif word == "--driver-java-options" or word.startswith("--driver-java-options="):
+            keys.add("spark.driver.extraJavaOptions")
         elif word == "--conf":
             keys.add(value.split("=", 1)[0])
         elif word.startswith("--conf="):

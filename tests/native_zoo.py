@@ -57,13 +57,21 @@ def estimators() -> dict:
     }
 
 
-def auto_runs_native(model) -> bool:
+def mid_forest() -> dict:
+    """A forest whose SQL (about 48 K characters) is past the line of a JVM that does not
+    JIT-compile huge methods and under the line of one that does."""
+    from sklearn import ensemble
+
+    return {"forest_10x5": (ensemble.RandomForestRegressor(n_estimators=10, max_depth=5, random_state=0), "number")}
+
+
+def auto_runs_native(model, jit_huge_methods: bool) -> bool:
     """Whether `--native auto` takes the compiled SQL of MODEL: not past the size where Spark
-    runs it slower than the Python workers (pyshim.native.compile.MAX_FAST_SQL_CHARS)."""
+    runs it slower than the Python workers (pyshim.native.compile.fast_line)."""
     from pyshim.native import compile as compiler
 
-    size = compiler.compile_model(model, INPUTS, ["double", "double", "double", "string"]).size
-    return size <= compiler.MAX_FAST_SQL_CHARS
+    compiled = compiler.compile_model(model, INPUTS, ["double", "double", "double", "string"])
+    return compiled.size <= compiler.fast_line(compiled.trees, jit_huge_methods)
 
 
 def target(frame: pd.DataFrame, kind: str):
@@ -82,13 +90,14 @@ class NativeZoo:
     models: dict[str, object] = field(default_factory=dict)
 
 
-def build(kinds=None) -> NativeZoo:
+def build(kinds=None, catalog: dict | None = None) -> NativeZoo:
+    """The models of CATALOG (default: estimators()), or only KINDS of it, trained and logged."""
     from sklearn.pipeline import Pipeline
 
     train = features(400, 0)
     zoo = NativeZoo()
     with mlflow.start_run():
-        for kind, (estimator, label) in estimators().items():
+        for kind, (estimator, label) in (catalog or estimators()).items():
             if kinds and kind not in kinds:
                 continue
             model = Pipeline([("front", _front()), ("model", estimator)]).fit(train, target(train, label))

@@ -63,6 +63,14 @@ def test_spark_opts_settings_win_over_the_projects():
     given = defaults._submit_settings("--master spark://h:7077 --conf spark.sql.shuffle.partitions=4 --driver-memory 2g")
     assert given == {"spark.master", "spark.sql.shuffle.partitions"}
     assert defaults._submit_settings("") == set()
+    assert defaults._submit_settings("--driver-java-options -Xss4m") == {"spark.driver.extraJavaOptions"}
+
+
+def test_spark_defaults_conf_settings_win_over_the_projects(tmp_path):
+    (tmp_path / "spark-defaults.conf").write_text("# admin\nspark.executor.extraJavaOptions -Xss8m\n\n")
+    given = defaults.settings_given("--master local[2]", {"SPARK_CONF_DIR": str(tmp_path)})
+    assert given == {"spark.master", "spark.executor.extraJavaOptions"}
+    assert defaults.SPARK_CONF["spark.executor.extraJavaOptions"] == defaults.JIT_HUGE_METHODS
 
 
 def test_use_mlflow_puts_every_experiments_artifacts_beside_a_new_store(tmp_path, monkeypatch):

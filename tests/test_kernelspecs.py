@@ -63,3 +63,16 @@ def test_a_users_daemon_or_another_python_keeps_sparks_own_daemon():
     assert "spark.python.daemon.module=pyshim.bridge.daemon" not in _confs(launch.kernel_command("/tmp/c.json", own))
     other = launch.kernel_environment(None, {"PYSPARK_PYTHON": "/opt/other/bin/python3"})
     assert not any("daemon.module" in c for c in _confs(launch.kernel_command("/tmp/c.json", other)))
+
+
+def test_driver_and_executors_jit_huge_methods_unless_the_user_set_executor_options(tmp_path):
+    env = launch.kernel_environment(None, {"SPARK_CONF_DIR": str(tmp_path)})
+    assert "-XX:-DontCompileHugeMethods" in env["SPARK_SUBMIT_OPTS"].split()  # the driver (local mode's executor)
+    assert "spark.executor.extraJavaOptions=-XX:-DontCompileHugeMethods" in _confs(launch.kernel_command("/tmp/c.json", env))
+    own = launch.kernel_environment(None, {"SPARK_CONF_DIR": str(tmp_path),
+                                           "SPARK_OPTS": "--conf spark.executor.extraJavaOptions=-Xss4m"})
+    assert [c for c in _confs(launch.kernel_command("/tmp/c.json", own)) if "executor.extraJavaOptions" in c] == \
+        ["spark.executor.extraJavaOptions=-Xss4m"]
+    (tmp_path / "spark-defaults.conf").write_text("# the cluster's\nspark.executor.extraJavaOptions  -Xss8m\n")
+    admin = launch.kernel_environment(None, {"SPARK_CONF_DIR": str(tmp_path)})
+    assert not any("executor.extraJavaOptions" in c for c in _confs(launch.kernel_command("/tmp/c.json", admin)))

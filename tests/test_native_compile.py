@@ -31,10 +31,10 @@ def _frame(spark, rows: pd.DataFrame):
 def test_every_kind_runs_natively_and_equals_predict(spark, zoo, kind):
     model = zoo.models[kind]
     auto = pyshim.register_model(spark, f"m_{kind}", zoo.uris[kind])
-    if native_zoo.auto_runs_native(model):
+    if native_zoo.auto_runs_native(model, jit_huge_methods=False):  # a user's plain PySpark session
         assert auto.runs == NATIVE, auto.summary()
     else:  # compiled past the measured line: auto keeps the Python workers and says why
-        assert auto.runs.startswith("Python workers: ") and "which Spark runs slower than the Python workers past 20 KB" in auto.runs
+        assert auto.runs.startswith("Python workers: ") and "which Spark runs slower than the Python workers past" in auto.runs
     registered = pyshim.register_model(spark, f"m_{kind}", zoo.uris[kind], native="require")
     assert registered.runs == NATIVE, registered.summary()
     assert f"runs: {NATIVE}" in registered.summary()
@@ -77,7 +77,7 @@ def test_past_the_size_line_auto_keeps_python_and_past_the_limit_nothing_compile
     uri = zoo.uris["ridge"]
     size = compiler.compile_model(zoo.models["ridge"], native_zoo.INPUTS, ["double", "double", "double", "string"]).size
     monkeypatch.setattr(native, "_cache", {})
-    monkeypatch.setattr(compiler, "MAX_FAST_SQL_CHARS", size - 1)
+    monkeypatch.setattr(compiler, "MAX_FAST_LINEAR_SQL_CHARS", size - 1)
     auto = pyshim.register_model(spark, "m_line", uri)
     assert not auto.native and "which Spark runs slower than the Python workers" in auto.runs
     assert "--native require" in auto.runs
@@ -86,6 +86,27 @@ def test_past_the_size_line_auto_keeps_python_and_past_the_limit_nothing_compile
     monkeypatch.setattr(compiler, "MAX_SQL_CHARS", size - 1)
     with pytest.raises(pyshim.ModelError, match="more than Spark's code generator takes"):
         pyshim.register_model(spark, "m_line", uri, native="require")
+
+
+def test_a_mid_size_forest_keeps_python_in_a_jvm_that_does_not_jit_huge_methods(spark):
+    assert not native.jit_compiles_huge_methods(spark)  # the fixture is a plain PySpark session
+    mid = native_zoo.build(catalog=native_zoo.mid_forest())
+    (kind, model), = mid.models.items()
+    compiled = compiler.compile_model(model, native_zoo.INPUTS, ["double", "double", "double", "string"])
+    assert compiled.trees and compiler.MAX_FAST_TREE_SQL_CHARS < compiled.size <= compiler.MAX_FAST_TREE_SQL_CHARS_JIT
+    auto = pyshim.register_model(spark, "m_mid", mid.uris[kind])
+    assert not auto.native, auto.summary()
+    assert "past 20 KB in a JVM without -XX:-DontCompileHugeMethods (start Spark with it" in auto.runs, auto.runs
+
+
+def test_a_linear_model_past_the_tree_line_runs_natively(spark, zoo, monkeypatch):
+    """Linear models have their own, higher line: their SQL is not a tree of branches."""
+    model = zoo.models["logistic_multi_int"]
+    compiled = compiler.compile_model(model, native_zoo.INPUTS, ["double", "double", "double", "string"])
+    assert not compiled.trees
+    monkeypatch.setattr(native, "_cache", {})
+    monkeypatch.setattr(compiler, "MAX_FAST_TREE_SQL_CHARS", compiled.size - 1)
+    assert pyshim.register_model(spark, "m_linear", zoo.uris["logistic_multi_int"]).native
 
 
 def test_a_mismatch_falls_back_with_one_line(spark, zoo):

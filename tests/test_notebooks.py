@@ -132,6 +132,8 @@ def test_scala_notebook_scores_rows_through_the_registered_version(trained, scor
     register = text_of(nb, 3)
     assert f"wine: registered models:/wine_classifier@champion (version {version}," in register
     assert "result: bigint" in register
+    # The demo's 3-class logistic regression (44 K characters of SQL) is worth compiling.
+    assert "runs: native Spark SQL, no Python workers" in register, register
 
     out = text_of(nb)
     assert int(number_after("rows scored", out)) == ROWS

@@ -51,7 +51,8 @@ def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[
     java_home = env.get("JAVA_HOME")
     if not java_home:
         env["JAVA_HOME"] = str(paths.java_executable().resolve().parent.parent)
-    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS, *INTERPRETERS, *jvm_cache.jvm_options(env)]
+    submit_opts = [env.get("SPARK_SUBMIT_OPTS", ""), *JAVA17_OPENS, *INTERPRETERS, defaults.JIT_HUGE_METHODS,
+                   *jvm_cache.jvm_options(env)]
     if resource_dir and (resource_dir / "log4j2.properties").exists():
         # Spark's default logs INFO to the kernel's stderr; WARN keeps the server log readable.
         submit_opts.append(f"-Dlog4j2.configurationFile=file:{resource_dir / 'log4j2.properties'}")
@@ -75,6 +76,9 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
         # Not spark-warehouse/ in the notebook's folder (the kernel's working folder).
         spark_opts += ["--conf", f"spark.sql.warehouse.dir={defaults.output_dir(env, create=False) / 'spark-warehouse'}"]
     spark_opts += _worker_daemon_conf(env)
+    if "spark.executor.extraJavaOptions" not in defaults.settings_given(env.get("SPARK_OPTS", ""), env):
+        # A cluster's executors run the native model functions; the driver gets it above.
+        spark_opts += ["--conf", f"spark.executor.extraJavaOptions={defaults.JIT_HUGE_METHODS}"]
     toree_opts = shlex.split(env.get("TOREE_OPTS", ""))
     return [
         str(paths.spark_home() / "bin" / "spark-submit"),

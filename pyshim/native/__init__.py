@@ -38,16 +38,53 @@ class Decision:
 def decide(spark, local: Path, meta, names, ddl_types, result_ddl: str) -> Decision:
     """Compile and check the model in LOCAL (an MLflow model folder), or say why not."""
     global cache_hits
-    key = (meta.model_uuid or str(local), tuple(names or ()), tuple(ddl_types), result_ddl)
+    jit = jit_compiles_huge_methods(spark)
+    key = (meta.model_uuid or str(local), tuple(names or ()), tuple(ddl_types), result_ddl, jit)
     if key in _cache:
         cache_hits += 1
         return _cache[key]
-    decision = _decide(spark, local, meta, list(names or []), list(ddl_types), result_ddl)
+    decision = _decide(spark, local, meta, list(names or []), list(ddl_types), result_ddl, jit)
     _cache[key] = decision
     return decision
 
 
-def _decide(spark, local, meta, names, ddl_types, result_ddl) -> Decision:
+def jit_compiles_huge_methods(spark) -> bool:
+    """Whether the JVMs that run Spark's tasks JIT-compile methods past 8000 bytes of bytecode
+    (defaults.JIT_HUGE_METHODS): the driver's in local mode, else the executors' options."""
+    from ..defaults import JIT_HUGE_METHODS
+
+    context = spark.sparkContext
+    try:
+        if not context.master.startswith("local"):
+            conf = context.getConf()
+            options = " ".join(conf.get(key, "") for key in ("spark.executor.defaultJavaOptions",
+                                                              "spark.executor.extraJavaOptions"))
+            return JIT_HUGE_METHODS in options.split()
+        jvm = context._jvm
+        bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+            jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+        return bean.getVMOption("DontCompileHugeMethods").getValue() == "false"
+    except Exception:  # not HotSpot, or no such option: assume the default
+        return False
+
+
+def _slower(compiled, jit: bool) -> str:
+    """Why `auto` keeps the Python workers for COMPILED ("" when Spark runs it faster)."""
+    from . import compile as compiler
+    from ..defaults import JIT_HUGE_METHODS
+
+    line = compiler.fast_line(compiled.trees, jit)
+    if compiled.size <= line:
+        return ""
+    said = (f"{compiled.estimator} compiles to {compiled.size // 1000} KB of SQL, which Spark runs slower than "
+            f"the Python workers past {line // 1000} KB")
+    if compiled.trees and not jit:
+        return (f"{said} in a JVM without {JIT_HUGE_METHODS} (start Spark with it, as pyshim's kernels do, "
+                "or use --native require to run it in Spark anyway)")
+    return f"{said} (use --native require to run it in Spark anyway)"
+
+
+def _decide(spark, local, meta, names, ddl_types, result_ddl, jit) -> Decision:
     from . import compile as compiler
     from . import verify
 
@@ -61,10 +98,7 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl) -> Decision:
     if compiled.size > compiler.MAX_SQL_CHARS:
         return Decision(None, f"{kb}, more than Spark's code generator takes ({compiler.MAX_SQL_CHARS // 1000} KB)",
                         time.perf_counter() - started, compiled.size)
-    slower = ""
-    if compiled.size > compiler.MAX_FAST_SQL_CHARS:
-        slower = (f"{kb}, which Spark runs slower than the Python workers past {compiler.MAX_FAST_SQL_CHARS // 1000} KB "
-                  "(use --native require to run it in Spark anyway)")
+    slower = _slower(compiled, jit)
     try:
         example = meta.load_input_example(str(local))
     except Exception:  # an example that does not load is no reason to refuse the model

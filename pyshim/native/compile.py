@@ -20,18 +20,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Past this size of SQL, `auto` takes the Python workers: measured (bench/README.md, "Native
-# model functions"; 1M rows, count(f(...)), 2 cores), native / Python path time:
-#   faster natively: forest regressor 5 trees depth 4 (12 K characters) 0.24 / 1.07 s,
-#     multiclass logistic (17 K) 0.27 / 0.96 s, decision tree classifier depth 3 (18 K) 0.30 / 1.12 s;
-#   slower natively: forest regressor 5 trees depth 5 (24 K) 2.7 / 1.2 s, 10 depth 5 (48 K)
-#     2.0 / 1.2 s, 20 depth 6 (189 K) 3.1 / 1.9 s; forest classifier 5 trees depth 3 (98-108 K)
-#     2.0-4.3 / 1.0-1.2 s; gradient boosting, 3 classes (118 K) 4.9 / 1.2 s.
-# Spark then runs a slower fallback of its code generator (cause not fully established, see
-# bench/README.md). Some classifiers of 42-65 K still pay off (2.4x, 1.7x), but no measured
-# model past 20 K is safe to call faster, so the line is the smallest size measured slower,
-# rounded down. `require` ignores it.
-MAX_FAST_SQL_CHARS = 20_000
+# Past these sizes of SQL, `auto` takes the Python workers. Measured (bench/README.md, "Where
+# native stops paying off"; 1M rows, count(f(...)), 2 cores, native time / Python path time):
+# - Trees: past about 20 K characters, Spark's generated Java has methods past 8000 bytes of
+#   bytecode, which HotSpot by default never JIT-compiles (DontCompileHugeMethods): they run
+#   interpreted. Forest 5 trees depth 4 (12 K) 0.24 / 1.07 s; 5 x 5 (24 K) 2.6 / 1.2 s. With
+#   -XX:-DontCompileHugeMethods (defaults.JIT_HUGE_METHODS; pyshim's kernels set it): 5 x 5
+#   0.42 s, 10 x 5 (48 K) 0.57 s, 15 x 5 (78 K) 0.76 / 0.85 s; then 3-class boosting (84 K)
+#   0.74 / 0.69 s, 10 x 6 (104 K) 0.82 / 0.78 s, 15 x 6 (152 K) 1.9 / 0.84 s.
+# - Linear models: small methods, the same either way: logistic 13 features x 3 classes (44 K)
+#   0.50 / 1.11 s, 40 x 3 (134 K) 1.12 / 2.03 s, 16 x 4 (143 K) 0.74 / 0.92 s; 20 x 4 (178 K)
+#   1.07 / 1.12 s, 13 x 5 (241 K) 1.40 / 0.81 s.
+# Each line is the smallest size measured not faster, rounded down. `require` ignores them.
+MAX_FAST_TREE_SQL_CHARS = 20_000
+MAX_FAST_TREE_SQL_CHARS_JIT = 80_000
+MAX_FAST_LINEAR_SQL_CHARS = 150_000
 # Past this, no mode compiles it: 50 trees of depth 6 (475 K) ran the kernel's driver out of
 # memory in Spark's code generator (Janino), 189 K did not.
 MAX_SQL_CHARS = 250_000
@@ -51,6 +54,7 @@ class Compiled:
     output: str           # which of orbital's outputs it is (output_label or variable)
     seconds: float        # time to compile
     estimator: str        # class name of the final estimator, for messages
+    trees: bool = False   # whether the final estimator is made of decision trees
 
     @property
     def size(self) -> int:
@@ -88,7 +92,15 @@ def compile_model(model, names: list[str] | None, ddl_types: list[str]) -> Compi
         raise NotCompilable(f"{what} could not be compiled ({type(err).__name__}: {_first_line(err)})") from None
     output, expression = _flatten(sql)
     expression = _fix(expression, _exact_values(final))
-    return Compiled(expression.sql(dialect="spark"), output, time.perf_counter() - started, what)
+    return Compiled(expression.sql(dialect="spark"), output, time.perf_counter() - started, what,
+                    trees=bool(_trees(final)[0]))
+
+
+def fast_line(trees: bool, jit_huge_methods: bool) -> int:
+    """Characters of SQL past which Spark runs the model slower than the Python workers."""
+    if not trees:
+        return MAX_FAST_LINEAR_SQL_CHARS
+    return MAX_FAST_TREE_SQL_CHARS_JIT if jit_huge_methods else MAX_FAST_TREE_SQL_CHARS
 
 
 def _features(names, ddl_types) -> dict:
