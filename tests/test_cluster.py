@@ -96,6 +96,8 @@ println(s"EXECUTORS ${sc.statusTracker.getExecutorInfos.length - 1}")
     assert len(cluster.executor_pids()) == 2  # one executor JVM under each worker
     for worker in cluster.worker_pids:
         assert len(cluster.executor_pids(worker)) == 1
+    for pid in [kernel.pid, *cluster.executor_pids()]:  # native tree models need HotSpot to JIT huge methods
+        assert b"-XX:-DontCompileHugeMethods" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"), pid
 
 
 def test_model_scores_in_executor_jvms_and_equals_in_process_predictions(cluster, kernel, mlflow_models):
