@@ -109,6 +109,25 @@ def test_a_linear_model_past_the_tree_line_runs_natively(spark, zoo, monkeypatch
     assert pyshim.register_model(spark, "m_linear", zoo.uris["logistic_multi_int"]).native
 
 
+def test_a_many_class_logistic_grows_with_its_classes_not_their_cube_and_equals_predict(spark):
+    """orbital's arg-max names every class score 2(K-1) times per class; inlined, 30 features
+    and 5 classes were 556 K characters of SQL. The shorter form must agree with predict."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pyshim.native import verify
+
+    rng = np.random.default_rng(3)
+    names = [f"x{i}" for i in range(30)]
+    frame = pd.DataFrame(rng.normal(size=(2000, 30)), columns=names)
+    labels = np.argmax(frame.to_numpy()[:, :5] + rng.normal(0, 0.3, (2000, 5)), axis=1)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(frame, labels)
+    compiled = compiler.compile_model(model, names, ["double"] * 30)
+    assert "ARRAY_POSITION" in compiled.sql and compiled.size < 40_000, compiled.size
+    assert verify.check(spark, compiled.sql, "bigint", model, names, ["double"] * 30, frame.head(500)) is None
+
+
 def test_a_mismatch_falls_back_with_one_line(spark, zoo):
     from pyshim.native import verify
 

@@ -148,14 +148,97 @@ def _flatten(sql: str):
     scopes: dict[str, dict[str, exp.Expression]] = {}
     ctes = tree.args.get("with_") or tree.args.get("with")  # sqlglot renamed the key
     for cte in (ctes.expressions if ctes else []):
-        scopes[cte.alias] = {p.alias_or_name: _inline(p.unalias(), scopes) for p in cte.this.expressions}
+        scopes[cte.alias] = {p.alias_or_name: _inline(_shorter(p.unalias()), scopes) for p in cte.this.expressions}
     outputs = {p.alias_or_name: p.unalias() for p in tree.expressions}
     name = next((n for n in ("output_label", "variable") if n in outputs), None)
     if name is None:
         if len(outputs) != 1:
             raise NotCompilable(f"the compiled model has outputs {', '.join(outputs)}, not one prediction")
         name = next(iter(outputs))
-    return name, _inline(outputs[name], scopes)
+    return name, _inline(_shorter(outputs[name]), scopes)
+
+
+def _shorter(expression):
+    """EXPRESSION with orbital's arg-max and label lookup in forms that name each class score
+    twice instead of 2K(K-1) times per class: inlined, the SQL of a K-class linear model grew
+    with K³ (30 features and 5 classes: 556 K characters)."""
+    return expression.transform(lambda node: _lookup(_argmax(node)))
+
+
+def _argmax(expression):
+    """orbital's arg-max of K class scores, `CASE WHEN s0 >= s1 AND s0 >= s2 THEN 0 WHEN ...`,
+    names every score 2(K-1) times, and inlined each is a whole linear model.
+    `ARRAY_POSITION(ARRAY(s0, ...), GREATEST(s0, ...)) - 1` names each twice and, like the CASE
+    and numpy's argmax, takes the first of equal scores. Anything else is left as it is."""
+    import sqlglot
+    from sqlglot import exp
+
+    if not isinstance(expression, exp.Case) or len(expression.args.get("ifs") or []) < 3:
+        return expression
+    winners = []
+    for index, branch in enumerate(expression.args["ifs"]):
+        then = branch.args.get("true")
+        if not (isinstance(then, exp.Literal) and then.is_int and int(then.this) == index):
+            return expression
+        pairs = [_at_least(c) for c in branch.this.flatten()] if isinstance(branch.this, exp.And) else [_at_least(branch.this)]
+        if None in pairs or len({_text(big) for big, _ in pairs}) != 1:
+            return expression
+        winners.append((pairs[0][0], {_text(small) for _, small in pairs}))
+    names = [_text(big) for big, _ in winners]
+    default = expression.args.get("default")
+    if len(set(names)) != len(names) or not (isinstance(default, exp.Literal) and default.this == "0"):
+        return expression
+    if any(smaller != set(names) - {name} for name, (_, smaller) in zip(names, winners)):
+        return expression
+    listed = ", ".join(names)
+    return sqlglot.parse_one(f"ARRAY_POSITION(ARRAY({listed}), GREATEST({listed})) - 1", read="spark")
+
+
+def _lookup(expression):
+    """`CASE WHEN v = 0 THEN l0 WHEN v = 1 THEN l1 ... END` (orbital's class index to label)
+    names v once per class, and v is the whole arg-max: `ELEMENT_AT(ARRAY(l0, l1, ...), v + 1)`
+    names it once. v is always one of 0..K-1, so the ELSE (NULL) is never taken."""
+    import sqlglot
+    from sqlglot import exp
+
+    if not isinstance(expression, exp.Case) or len(expression.args.get("ifs") or []) < 2:
+        return expression
+    default = expression.args.get("default")
+    if default is not None and not isinstance(default, exp.Null):
+        return expression
+    keys, labels = set(), []
+    for index, branch in enumerate(expression.args["ifs"]):
+        test, label = branch.this, branch.args.get("true")
+        if not (isinstance(test, exp.EQ) and isinstance(test.expression, exp.Literal) and test.expression.is_int
+                and int(test.expression.this) == index and _constant(label)):
+            return expression
+        keys.add(_text(test.this))
+        labels.append(_text(label))
+    if len(keys) != 1:
+        return expression
+    return sqlglot.parse_one(f"ELEMENT_AT(ARRAY({', '.join(labels)}), CAST({keys.pop()} AS INT) + 1)", read="spark")
+
+
+def _constant(node) -> bool:
+    """A literal, or a string label as orbital writes it (UNHEX('6c6f77'), made a string by _fix)."""
+    from sqlglot import exp
+
+    return isinstance(node, exp.Literal) or (isinstance(node, exp.Unhex) and isinstance(node.this, exp.Literal))
+
+
+def _text(node) -> str:
+    return node.sql(dialect="spark")
+
+
+def _at_least(condition):
+    """(a, b) for a comparison that says a >= b, else None."""
+    from sqlglot import exp
+
+    if isinstance(condition, exp.GTE):
+        return condition.this, condition.expression
+    if isinstance(condition, exp.LTE):
+        return condition.expression, condition.this
+    return None
 
 
 def _inline(expression, scopes):
