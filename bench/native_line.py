@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SIZES = ["lr:13:3", "lr:28:3", "lr:40:3", "lr:16:4", "lr:20:4", "lr:13:5",
+SIZES = ["lr:13:3", "lr:30:5", "lr:40:6", "lr:30:10", "lr:40:10", "lr:80:10",
          "rf:5:4", "rf:5:5", "rf:10:5", "rf:15:5", "rf:10:6", "rf:15:6", "gb:5:3", "gb:8:3"]
 ROWS = 1_000_000
 
@@ -32,13 +32,14 @@ ROWS = 1_000_000
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=SIZES)
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows scored (1M; fewer for wide models on a small driver)")
     parser.add_argument("--measure", choices=["default", "jit"], help=argparse.SUPPRESS)  # one JVM setting (child)
     args = parser.parse_args(argv)
     if args.measure:
-        return _measure(args.sizes, args.measure == "jit")
+        return _measure(args.sizes, args.measure == "jit", args.rows)
     rows = []
     for setting in ("default", "jit"):
-        out = subprocess.run([sys.executable, __file__, "--measure", setting, "--sizes", *args.sizes],
+        out = subprocess.run([sys.executable, __file__, "--measure", setting, "--rows", str(args.rows), "--sizes", *args.sizes],
                              stdout=subprocess.PIPE, text=True, check=True).stdout
         rows += [json.loads(line[6:]) for line in out.splitlines() if line.startswith("BENCH ")]
     print("| model | SQL chars | JVM | native s | Python s | native speed-up |")
@@ -49,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _measure(sizes: list[str], jit: bool) -> int:
+def _measure(sizes: list[str], jit: bool, rows: int) -> int:
     folder = tempfile.mkdtemp(prefix="pyshim-native-line-")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
     spark = _session(jit)
     for size in sizes:
         kind, first, second = size.split(":")
-        row = _row(spark, *_model(kind, int(first), int(second)))
+        row = _row(spark, rows, *_model(kind, int(first), int(second)))
         print("BENCH " + json.dumps({**row, "jvm": "JIT huge methods" if jit else "HotSpot default"}), flush=True)
     spark.stop()
     return 0
@@ -100,7 +101,7 @@ def _model(kind: str, first: int, second: int):
         n_estimators=first, max_depth=3, random_state=0).fit(X, y), X
 
 
-def _row(spark, label: str, model, X) -> dict:
+def _row(spark, rows: int, label: str, model, X) -> dict:
     import mlflow
     import skops.io
     from mlflow.models import infer_signature
@@ -117,17 +118,17 @@ def _row(spark, label: str, model, X) -> dict:
         uri = mlflow.sklearn.log_model(model, name="m", signature=infer_signature(X, model.predict(X)),
                                        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model))).model_uri
     pyshim.register_model(spark, "f_python", uri, native="off")
-    view = _view(spark, len(names))
+    view = _view(spark, len(names), rows)
     args = ", ".join(names)
     return {"model": label, "chars": compiled.size,
             "native_s": _time(spark, f"SELECT count(f_native({args})) FROM {view}"),
             "python_s": _time(spark, f"SELECT count(f_python({args})) FROM {view}")}
 
 
-def _view(spark, features: int) -> str:
+def _view(spark, features: int, rows: int) -> str:
     name = f"rows_{features}"
     if not spark.catalog.tableExists(name):
-        spark.range(0, ROWS, 1, 2).selectExpr(*[f"rand({i}) * 4 - 2 AS x{i}" for i in range(features)]) \
+        spark.range(0, rows, 1, 2).selectExpr(*[f"rand({i}) * 4 - 2 AS x{i}" for i in range(features)]) \
             .cache().createOrReplaceTempView(name)
         spark.table(name).count()
     return name

@@ -28,13 +28,15 @@ import numpy as np
 #   -XX:-DontCompileHugeMethods (defaults.JIT_HUGE_METHODS; pyshim's kernels set it): 5 x 5
 #   0.42 s, 10 x 5 (48 K) 0.57 s, 15 x 5 (78 K) 0.76 / 0.85 s; then 3-class boosting (84 K)
 #   0.74 / 0.69 s, 10 x 6 (104 K) 0.82 / 0.78 s, 15 x 6 (152 K) 1.9 / 0.84 s.
-# - Linear models: small methods, the same either way: logistic 13 features x 3 classes (44 K)
-#   0.50 / 1.11 s, 40 x 3 (134 K) 1.12 / 2.03 s, 16 x 4 (143 K) 0.74 / 0.92 s; 20 x 4 (178 K)
-#   1.07 / 1.12 s, 13 x 5 (241 K) 1.40 / 0.81 s.
-# Each line is the smallest size measured not faster, rounded down. `require` ignores them.
+# - Linear models (their SQL as _shorter writes it; 500 K rows): logistic 30 features x 5
+#   classes (28 K) 0.50 / 1.13 s, 40 x 6 (44 K) 0.56 / 1.09 s, 30 x 10 (55 K) 0.56 / 0.95 s;
+#   then 40 x 10 (74 K, 200 K rows) 0.76 / 0.71 s, 80 x 10 (147 K) 1.86 / 0.93 s. The same
+#   with either JVM setting.
+# Each line lies between the largest size measured faster and the smallest measured slower
+# (bench/results/native_line.md). `require` ignores them.
 MAX_FAST_TREE_SQL_CHARS = 20_000
 MAX_FAST_TREE_SQL_CHARS_JIT = 80_000
-MAX_FAST_LINEAR_SQL_CHARS = 150_000
+MAX_FAST_LINEAR_SQL_CHARS = 60_000
 # Past this, no mode compiles it: 50 trees of depth 6 (475 K) ran the kernel's driver out of
 # memory in Spark's code generator (Janino), 189 K did not.
 MAX_SQL_CHARS = 250_000
