@@ -21,9 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
 SIZES = ["lr:13:3", "lr:30:5", "lr:40:6", "lr:30:10", "lr:40:10", "lr:80:10",
          "rf:5:4", "rf:5:5", "rf:10:5", "rf:15:5", "rf:10:6", "rf:15:6", "gb:5:3", "gb:8:3"]
 ROWS = 1_000_000
@@ -77,7 +74,7 @@ def _session(jit: bool):
 
 
 def _model(kind: str, first: int, second: int):
-    """(label, fitted pipeline, number of double features)."""
+    """(label, fitted model, its training frame of double features x0, x1, ...)."""
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor

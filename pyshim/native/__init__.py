@@ -68,16 +68,16 @@ def jit_compiles_huge_methods(spark) -> bool:
         return False
 
 
-def _slower(compiled, jit: bool) -> str:
-    """Why `auto` keeps the Python workers for COMPILED ("" when Spark runs it faster)."""
+def _slower(compiled, jit: bool, kb: str) -> str:
+    """Why `auto` keeps the Python workers for COMPILED ("" when Spark runs it faster); KB says
+    what it compiles to."""
     from . import compile as compiler
     from ..defaults import JIT_HUGE_METHODS
 
     line = compiler.fast_line(compiled.trees, jit)
     if compiled.size <= line:
         return ""
-    said = (f"{compiled.estimator} compiles to {compiled.size // 1000} KB of SQL, which Spark runs slower than "
-            f"the Python workers past {line // 1000} KB")
+    said = f"{kb}, which Spark runs slower than the Python workers past {line // 1000} KB"
     if compiled.trees and not jit:
         return (f"{said} in a JVM without {JIT_HUGE_METHODS} (start Spark with it, as pyshim's kernels do, "
                 "or use --native require to run it in Spark anyway)")
@@ -98,7 +98,7 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl, jit) -> Decision:
     if compiled.size > compiler.MAX_SQL_CHARS:
         return Decision(None, f"{kb}, more than Spark's code generator takes ({compiler.MAX_SQL_CHARS // 1000} KB)",
                         time.perf_counter() - started, compiled.size)
-    slower = _slower(compiled, jit)
+    slower = _slower(compiled, jit, kb)
     try:
         example = meta.load_input_example(str(local))
     except Exception:  # an example that does not load is no reason to refuse the model
