@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.pyshim-deps
 JDK_HINT := install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME
 
-.PHONY: java setup demo test test-cluster lab bench serve cluster-demo doctor clean
+.PHONY: java setup lint demo test test-cluster lab bench serve cluster-demo doctor clean
 
 setup: $(DEPS)
 	@$(VENV)/bin/pyshim install
@@ -28,8 +28,12 @@ java:
 demo: java setup
 	$(PY) -m pyshim.tools.demo
 
-test: java setup
+test: java setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff: pyflakes, syntax, loop-variable closures ([tool.ruff] in pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # Only the cluster and tracking-server tests (`make test` runs them too): a Spark standalone
 # master + 2 workers and `mlflow server`, all on 127.0.0.1, started and stopped by the tests.

@@ -1,8 +1,6 @@
 """A real browser for tests: Debian's chromium (/usr/bin/chromium), driven by Playwright.
 
-Use the ``browser_page`` fixture: import it into a test module and ask for it.
-
-    from browser import browser_page  # noqa: F401  (a pytest fixture)
+Use the ``browser_page`` fixture (conftest.py loads this module as a pytest plugin): ask for it.
 
     def test_page(browser_page):
         browser_page.goto(url)

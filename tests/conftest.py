@@ -17,6 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel_driver import KernelDriver, wait_gone  # noqa: E402
 
+# The browser_page fixture (Debian's chromium through playwright), for any test module.
+pytest_plugins = ["browser"]
+
 _ISOLATED = ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
 
 

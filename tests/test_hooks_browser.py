@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from browser import browser_page  # noqa: F401  (pytest fixture)
 from hooks_fixtures import interactive_outputs_notebook, python_notebook, wait_for, write_notebook
 from pyshim_hooks.exporter import ExportOptions, export_notebook
 

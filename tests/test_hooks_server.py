@@ -255,9 +255,9 @@ def test_a_file_that_is_not_a_notebook_gives_one_log_line(server):
                                     json={"path": "notanotebook/broken.ipynb"}, timeout=30)
     assert response.status_code == 200, response.text
     path = str(folder / "broken.ipynb")
-    line = wait_for(lambda: next((l for l in server.log().splitlines() if path in l), None),
+    line = wait_for(lambda: next((ln for ln in server.log().splitlines() if path in ln), None),
                     what="the log line naming the file")
     assert "not a readable notebook" in line
-    lines = [l for l in server.log().splitlines() if path in l]
+    lines = [ln for ln in server.log().splitlines() if path in ln]
     assert len(lines) == 1, lines
     assert not (folder / "_review").exists()

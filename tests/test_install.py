@@ -1,7 +1,6 @@
 """`pyshim install` / `--uninstall` / `doctor`, against a temp prefix and a throwaway repo."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -9,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pyshim import paths
-from pyshim.kernel import doctor, install
+from pyshim.kernel import install
 from pyshim.kernel import specs as kernels
 
 ROOT = Path(__file__).resolve().parent.parent

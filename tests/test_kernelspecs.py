@@ -1,6 +1,5 @@
 """kernels/ is generated from code, committed, and free of machine paths."""
 import json
-import shlex
 from pathlib import Path
 
 from pyshim import paths

@@ -10,7 +10,6 @@ import pytest
 from mlflow.models import infer_signature
 
 import pyshim
-from pyshim import paths
 from pyshim.errors import ModelError
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from browser import browser_page  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.toree
 

@@ -130,7 +130,7 @@ def test_a_server_that_is_down_gives_one_short_message_naming_it(kernel):
         res = kernel.run(f"%register_model gone models:/{MODEL_NAME}@{ALIAS}", timeout=120)
         took = time.monotonic() - started
     finally:
-        kernel.run(f"%%python\nimport mlflow, os\nmlflow.set_tracking_uri(os.environ['MLFLOW_TRACKING_URI'])").ok()
+        kernel.run("%%python\nimport mlflow, os\nmlflow.set_tracking_uri(os.environ['MLFLOW_TRACKING_URI'])").ok()
     assert res.status == "error"
     text = res.error_text
     assert down in text and "does not answer" in text and "MLFLOW_TRACKING_URI" in text, text

@@ -281,7 +281,7 @@ def start_cluster(workers: int = 2, worker_memory: str = "1g", worker_cores: int
                             env, workdir / "logs" / "master.log", workdir, MASTER_CLASS)
             started.append(master)
             webui = f"http://{LOOPBACK}:{ui}"
-            if _wait_for(lambda: _master_up(webui), master, timeout):
+            if _wait_for(lambda url=webui: _master_up(url), master, timeout):
                 break
             master.stop()
             if attempt == 2:
