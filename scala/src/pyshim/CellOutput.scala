@@ -8,7 +8,7 @@ import scala.util.Try
 
 import org.apache.toree.global.{ExecuteRequestState, ExecutionCounter, StreamState}
 import org.apache.toree.kernel.api.KernelLike
-import org.apache.toree.kernel.api.pyshim.IOPub
+import org.apache.toree.kernel.api.pyshim.{IOPub, ToreeStreams}
 import org.apache.toree.kernel.protocol.v5.{KMBuilder, KernelMessage, MessageType, Metadata}
 import org.apache.toree.kernel.protocol.v5.content.{ExecuteResult, StreamContent}
 import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
@@ -77,6 +77,8 @@ final class ThreadRouted(cell: OutputStream, log: OutputStream) extends OutputSt
  * stderr; `result` sends the cell's execute_result, when this Toree lets us (see CellOutput.resultSender).
  */
 final class CellOutput(val out: CellStream, val err: CellStream, result: Option[Map[String, String] => Unit] = None) {
+  /** What kernel.out and kernel.err give while the cell runs (no autoflush: text leaves with the stream's ticks). */
+  lazy val printStreams: (PrintStream, PrintStream) = (new PrintStream(out, false, "UTF-8"), new PrintStream(err, false, "UTF-8"))
   def flush(): Unit = { out.flush(); err.flush() }
   def end(): Unit = { out.end(); err.end() }
 
@@ -102,7 +104,8 @@ object CellOutput {
 
   /**
    * Called by the interpreter as a cell starts (see CellInterpreter). Toree has just pointed
-   * its StreamState at its own stream; this points it at ours. Without a kernel message or
+   * its StreamState at its own stream; this points it at ours, and so the streams of Toree's
+   * magics and of kernel.out / kernel.err (ToreeStreams). Without a kernel message or
    * Toree's internals as expected, the cell keeps Toree's stream (None).
    */
   def begin(kernel: KernelLike, toree: Option[OutputStream]): Option[CellOutput] = {
@@ -117,6 +120,7 @@ object CellOutput {
       StreamState.setStreams(outputStream = new ThreadRouted(c.out, logOut),
                              errorStream = new ThreadRouted(c.out, logErr))
       running = Some(c)
+      ToreeStreams.point(kernel, c.out, () => running.map(_.printStreams))
     }
     cell
   }

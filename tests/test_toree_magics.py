@@ -1,0 +1,184 @@
+"""Toree's own magics, kernel.out/err and definitions show what stock Apache Toree 0.5 shows.
+
+The expected output is not written down here: the test starts a stock Toree kernel (Toree's
+assembly jar through pyspark's spark-submit, with only the Java 17 --add-opens), runs the
+cells of Toree's magic tutorial that need no network, stops it, then runs the same cells in
+pyshim's kernel and compares each cell's text. pyshim's kernel must also send all of it
+before the cell's idle status (as nbclient reads a notebook), in the order the cell wrote it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import start_toree
+from kernel_driver import KernelDriver, wait_gone
+
+from pyshim import paths
+
+pytestmark = pytest.mark.toree
+
+STOCK_KERNEL = "toree-stock-0.5"
+JAR_NAME = "pyshim-addjar-probe.jar"
+
+# Toree's etc/examples/notebooks/magic-tutorial.ipynb, without the cells that download.
+TUTORIAL = [
+    "%LsMagic",
+    "// invoke the truncation magic to see if truncation is on or off\n%Truncation",
+    "%Truncation off\n(1 to 200)",
+    "%Truncation on\n(1 to 200)",
+    "%ShowTypes",
+    '"Hello types!"',
+    '%ShowTypes on\n"Hello types!"',
+    '(1, "Hello types!")',
+    '%ShowTypes off\n"Hello types!"',
+    "%AddJar",
+    "%AddJar {jar_url}",  # a local jar: the download progress lines, no network
+    "%AddDeps",
+    "case class DFRecord(key: String, value: Int)\nval sqlc = spark\nimport sqlc.implicits._\n"
+    "val df = sc.parallelize(1 to 10).map(x => DFRecord(x.toString, x)).toDF()",
+    "%%dataframe\ndf",
+    "%%dataframe --output=csv\ndf",
+    "%%dataframe --limit=3\ndf",
+    "%%html\n<p>\nHello, <strong>Magics</strong>!\n</p>",
+    "df.createOrReplaceTempView(\"MYTABLE\")",
+    "%%SQL\nSELECT * FROM MYTABLE WHERE value >= 6",
+    "%%SQL\nSELECT * FROM MYTABLE WHERE value >= 4",
+    'kernel.out.println("to kernel.out")\nkernel.err.println("to kernel.err")',
+    "val answer = 42\ndef twice(x: Int) = 2 * x",
+]
+PYSHIM_LSMAGIC = "pyshim magics:\n%pyshim %register_model %load\n%%python\n"
+RICH = ("display_data", "execute_result")
+
+
+def _stock_spec(data_dir) -> None:
+    """A kernel spec for Toree as released: its Main, its jar, Spark's launcher, nothing of pyshim."""
+    spec = data_dir / "kernels" / STOCK_KERNEL
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [str(paths.spark_home() / "bin" / "spark-submit"), "--name", "toree-stock",
+            "--conf", "spark.ui.enabled=false", "--class", "org.apache.toree.Main", str(paths.toree_jar()),
+            "--profile", "{connection_file}"]
+    env = {"SPARK_HOME": str(paths.spark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_SUBMIT_OPTS": "--add-opens=java.base/java.util.jar=ALL-UNNAMED"}
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Toree 0.5 (stock)",
+                                                  "language": "scala", "env": env}))
+
+
+def _stock_outputs(driver: KernelDriver, cells: list[str]) -> list[list[tuple[str, dict]]]:
+    """Each cell's outputs in stock Toree, also those it sends after the cell's idle (it
+    relays a cell's value after the reply): messages are kept by parent, and one more cell
+    runs at the end so that the late messages of the others have come before its idle."""
+    outputs: dict[str, list] = {}
+    ids = []
+    for code in [*cells, "val stockDone = 1"]:
+        ids.append(driver.kc.execute(code))
+        _read_until_idle(driver, ids[-1], outputs)
+    return [outputs.get(msg_id, []) for msg_id in ids[:-1]]
+
+
+def _read_until_idle(driver: KernelDriver, msg_id: str, outputs: dict) -> None:
+    while True:
+        msg = driver.kc.get_iopub_msg(timeout=300)
+        parent = msg["parent_header"].get("msg_id")
+        if msg["msg_type"] in ("stream", *RICH, "error"):
+            outputs.setdefault(parent, []).append((msg["msg_type"], msg["content"]))
+        if parent == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return
+
+
+def _text(outputs: list[tuple[str, dict]]) -> dict:
+    """What a cell shows: its text per stream, and its displays and value (without hashes)."""
+    def clean(text: str) -> str:
+        return re.sub(r"@[0-9a-f]{4,}\b", "@HASH", text)
+
+    shown = {"stdout": "", "stderr": "", "rich": []}
+    for kind, content in outputs:
+        if kind == "stream":
+            shown[content["name"]] += clean(content["text"])
+        elif kind in RICH:
+            shown["rich"].append((kind, {k: clean(v) for k, v in content["data"].items()}))
+        else:
+            shown["rich"].append((kind, content.get("ename"), content.get("evalue")))
+    # Stock Toree relays a display and the value through two actors: their order varies there.
+    shown["rich"].sort(key=repr)
+    return shown
+
+
+@pytest.fixture(scope="module")
+def tutorial_cells(tmp_path_factory) -> list[str]:
+    jar = tmp_path_factory.mktemp("addjar") / JAR_NAME
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("pyshim/addjar-probe.txt", "a jar for %AddJar, with no classes\n")
+    return [code.replace("{jar_url}", jar.as_uri()) for code in TUTORIAL]
+
+
+@pytest.fixture(scope="module")
+def stock(tutorial_cells, isolated_home, tmp_path_factory):
+    """The tutorial's outputs in stock Toree 0.5; its kernel is stopped before pyshim's starts."""
+    _stock_spec(Path(os.environ["JUPYTER_DATA_DIR"]))
+    workdir = tmp_path_factory.mktemp("toree-stock")
+    driver = KernelDriver(STOCK_KERNEL, cwd=workdir, log=workdir / "stock.log")
+    pid = driver.pid
+    try:
+        outputs = _stock_outputs(driver, tutorial_cells)
+    finally:
+        driver.shutdown()
+    assert wait_gone(pid), f"stock Toree kernel {pid} still running after shutdown"
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def pyshim_run(stock, tutorial_cells, tmp_path_factory):
+    """The same cells in pyshim's kernel, read as nbclient does: up to each cell's idle."""
+    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics")
+    pid = driver.pid
+    try:
+        results = [driver.run(code) for code in tutorial_cells]
+        ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
+                             'Console.err.println("four")\nkernel.err.println("five")')
+    finally:
+        driver.shutdown()
+    assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
+    return results, ordered
+
+
+@pytest.mark.parametrize("index", range(len(TUTORIAL)), ids=[f"{i}-{c.splitlines()[-1][:30]}" for i, c in enumerate(TUTORIAL)])
+def test_cell_shows_what_stock_toree_shows(stock, pyshim_run, index):
+    results, _ = pyshim_run
+    result = results[index]
+    assert result.status == "ok", result.error_text
+    expected, got = _text(stock[index]), _text(result.outputs)
+    if TUTORIAL[index] == "%LsMagic":  # pyshim adds its own magics after Toree's list
+        assert got["stdout"].endswith(PYSHIM_LSMAGIC)
+        got["stdout"] = got["stdout"][: -len(PYSHIM_LSMAGIC)]
+    assert got == expected
+    if "createOrReplaceTempView" not in TUTORIAL[index]:  # the one cell that shows nothing
+        assert expected["stdout"] or expected["stderr"] or expected["rich"], "stock Toree showed nothing: wrong cell?"
+
+
+def test_magic_text_comes_before_the_cells_value(pyshim_run):
+    results, _ = pyshim_run
+    for result in results:
+        kinds = [kind for kind, _ in result.outputs]
+        if "stream" in kinds and "execute_result" in kinds:
+            assert max(i for i, k in enumerate(kinds) if k == "stream") < kinds.index("execute_result"), kinds
+        if "display_data" in kinds and "execute_result" in kinds:
+            assert kinds.index("display_data") < kinds.index("execute_result"), kinds
+
+
+def test_lsmagic_lists_every_stock_magic_and_pyshims(stock, pyshim_run):
+    stock_magics = set(re.findall(r"%%?\w+", _text(stock[0])["stdout"])) - {"%<magic_name>"}
+    listed = set(re.findall(r"%%?\w+", pyshim_run[0][0].stdout))
+    assert {"%truncation", "%showtypes", "%addjar", "%adddeps", "%%sql", "%%html", "%%dataframe"} <= stock_magics
+    assert stock_magics <= listed
+    assert {"%pyshim", "%register_model", "%load", "%%python"} <= listed
+
+
+def test_kernel_out_and_err_keep_their_order_with_println(pyshim_run):
+    _, ordered = pyshim_run
+    assert ordered.ok().stdout == "one\ntwo\nthree\nfour\n"  # Toree's REPL writes Console.err to stdout
+    assert ordered.stderr == "five\n"
