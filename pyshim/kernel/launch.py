@@ -30,7 +30,7 @@ JAVA17_OPENS = ["--add-opens=java.base/java.util.jar=ALL-UNNAMED"]
 # --interpreter-plugin cannot replace "Scala": its reference.conf's default list is applied
 # after it; a system property overrides that list (Typesafe config reads `name.N` as a list).
 INTERPRETERS = ["-Ddefault_interpreter_plugin.0=Scala:org.apache.toree.pyshim.CellInterpreter",
-                "-Ddefault_interpreter_plugin.1=SQL:org.apache.toree.kernel.interpreter.sql.SqlInterpreter"]
+                "-Ddefault_interpreter_plugin.1=SQL:org.apache.toree.pyshim.SqlCellInterpreter"]
 
 
 def _merge_jars(spark_opts: list[str], jar: str) -> list[str]:
