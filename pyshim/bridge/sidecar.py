@@ -298,15 +298,21 @@ class Session:
         return cell.error or {"status": "ok", "data": cell.result or {}}
 
     def register(self, request_id: int, payload: str) -> dict:
-        from . import models
+        from .. import phases
         from ..errors import PyshimError
+        from . import models
 
         req = json.loads(payload)
+
+        def tell(phase: str) -> None:  # to the cell's progress display (Progress.scala)
+            self.bridge.display(request_id, "pyshim_phase", json.dumps({"phase": phase}))
+
         try:
-            registered = models.register_model(self.spark, req["name"], req["uri"],
-                                               result_type=req.get("result_type"),
-                                               env_manager=req.get("env_manager") or "local",
-                                               native=req.get("native") or "auto")
+            with phases.reporting(tell):
+                registered = models.register_model(self.spark, req["name"], req["uri"],
+                                                   result_type=req.get("result_type"),
+                                                   env_manager=req.get("env_manager") or "local",
+                                                   native=req.get("native") or "auto")
         except PyshimError as err:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:

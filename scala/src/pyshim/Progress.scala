@@ -38,6 +38,14 @@ final class CellJobs private[pyshim] (val tag: String, val sc: SparkContext, out
   private var lastText = ""
   private var cellEnded = false
   private var settled = false
+  private val begun = System.currentTimeMillis()
+  private val phases = mutable.ArrayBuffer[(String, Long)]() // a %register_model's phases and their start
+
+  /** A long operation of the cell (a %register_model) is in `name` now (shown after a second). */
+  def phase(name: String): Unit = if (name.nonEmpty) {
+    synchronized { phases += name -> System.currentTimeMillis(); settled = false }
+    Progress.watch(this)
+  }
 
   /** Run `body` with this cell's tag on the current thread (and the threads it starts). */
   def tagging[T](body: => T): T = {
@@ -69,8 +77,10 @@ final class CellJobs private[pyshim] (val tag: String, val sc: SparkContext, out
 
   /** The poller's turn: show the display, update it, or settle on the summary. False once settled. */
   private[pyshim] def poll(now: Long): Boolean = synchronized {
-    if (jobs.nonEmpty && !settled) {
-      if (!shown && jobs.values.exists(j => j.outcome.isEmpty && now - j.startMs >= Progress.ShowAfterMs)) show()
+    if ((jobs.nonEmpty || phases.nonEmpty) && !settled) {
+      val jobRan = jobs.values.exists(j => j.outcome.isEmpty && now - j.startMs >= Progress.ShowAfterMs)
+      val longPhase = phases.nonEmpty && !cellEnded && now - begun >= Progress.PhaseAfterMs
+      if (!shown && (jobRan || longPhase)) show()
       else if (shown) update()
       if (cellEnded && allEnded) settle()
     }
@@ -89,19 +99,20 @@ final class CellJobs private[pyshim] (val tag: String, val sc: SparkContext, out
 
   private def show(): Unit = {
     output.flush() // the text printed so far comes first
-    val frame = ProgressFrame.running(views)
+    val frame = ProgressFrame.running(views, currentPhase)
     send("display_data", frame)
     shown = true
     lastText = frame("text/plain")
   }
 
   private def update(): Unit = {
-    val frame = ProgressFrame.running(views)
+    val frame = ProgressFrame.running(views, currentPhase)
     if (frame("text/plain") != lastText) { send("update_display_data", frame); lastText = frame("text/plain") }
   }
 
   private def settle(): Unit = {
-    if (shown) {
+    if (shown && phases.nonEmpty) send("update_display_data", ProgressFrame.phases(phaseTimes, views))
+    else if (shown) {
       val first = jobs.values.map(_.startMs).min
       val last = jobs.values.map(_.endMs).max
       send("update_display_data", ProgressFrame.summary(views, (last - first) / 1000.0))
@@ -114,6 +125,14 @@ final class CellJobs private[pyshim] (val tag: String, val sc: SparkContext, out
       ("transient" -> ("display_id" -> displayId)))))
 
   private def views: Seq[JobView] = jobs.values.toSeq.map(view)
+
+  private def currentPhase: Option[String] = if (cellEnded) None else phases.lastOption.map(_._1)
+
+  /** Each phase and its seconds (a phase lasts until the next one, the last until the cell ended). */
+  private def phaseTimes: Seq[(String, Double)] = {
+    val ends = phases.drop(1).map(_._2) :+ System.currentTimeMillis()
+    phases.zip(ends).map { case ((name, start), end) => name -> (end - start) / 1000.0 }
+  }
 
   private def view(job: JobRecord): JobView = {
     val tracker = sc.statusTracker
@@ -141,6 +160,7 @@ object Progress {
   val ShowAfterMs = 500L
   val PollMs = 500L
   val EndWaitMs = 2000L
+  val PhaseAfterMs = 1000L
   private val TagPrefix = "pyshim-cell-"
   private val KeptCells = 64
   private val Off = Set("0", "false", "no", "off")
@@ -197,6 +217,9 @@ object Progress {
     cell
   }
 
+  /** Poll this cell (it has jobs, or a long operation in phases). */
+  private[pyshim] def watch(cell: CellJobs): Unit = if (enabled) active.add(cell)
+
   private def listenTo(sc: SparkContext): Unit = synchronized {
     if (listening ne sc) { sc.addSparkListener(Listener); listening = sc }
   }
@@ -222,7 +245,7 @@ object Progress {
       val stages = start.stageInfos.map(s => s.stageId -> s.numTasks).toMap
       owners.put(start.jobId, cell)
       cell.jobStarted(new JobRecord(start.jobId, name.take(80), start.time, stages))
-      active.add(cell)
+      watch(cell)
     }
 
     override def onStageCompleted(done: SparkListenerStageCompleted): Unit =

@@ -17,13 +17,15 @@ object ProgressFrame {
   /** Rows shown at most; a cell of many short jobs shows its latest ones and a count of the rest. */
   val MaxRows = 5
 
-  def running(jobs: Seq[JobView]): Map[String, String] = {
+  def running(jobs: Seq[JobView], phase: Option[String] = None): Map[String, String] = {
     val shown = jobs.sortBy(j => (!j.running, -j.id)).take(MaxRows).sortBy(_.id)
     val hidden = jobs.filterNot(shown.contains)
     val more = if (hidden.isEmpty) None
                else Some(s"${count(hidden.size, "more job")} · ${number(hidden.map(_.tasksDone).sum)} tasks done")
-    val text = (shown.map(textLine) ++ more).mkString("\n")
-    val rows = shown.map(htmlRow) ++ more.map(m => s"""<tr><td colspan="5">${escape(m)}</td></tr>""")
+    val step = phase.map(p => s"%register_model: $p")
+    val text = (step ++ shown.map(textLine) ++ more).mkString("\n")
+    def line(text: String) = s"""<tr><td colspan="5">${escape(text)}</td></tr>"""
+    val rows = step.map(line).toSeq ++ shown.map(htmlRow) ++ more.map(line)
     Map("text/plain" -> text,
         "text/html" -> s"""<table class="pyshim-progress">${rows.mkString}</table>""")
   }
@@ -40,6 +42,14 @@ object ProgressFrame {
     val link = jobs.flatMap(_.link).lastOption
       .map(url => s""" · <a href="${escape(url)}" target="_blank" rel="noopener noreferrer">Spark UI</a>""").getOrElse("")
     Map("text/plain" -> line, "text/html" -> s"""<div class="pyshim-progress">${escape(line)}$link</div>""")
+  }
+
+  /** The final frame of a %register_model: how long each phase took, and its jobs. */
+  def phases(times: Seq[(String, Double)], jobs: Seq[JobView]): Map[String, String] = {
+    val steps = times.map { case (name, seconds) => s"$name ${duration(seconds)}" }
+    val spark = if (jobs.isEmpty) Nil else Seq(s"${count(jobs.size, "Spark job")} (${number(jobs.map(_.tasksDone).sum)} tasks)")
+    val line = (s"%register_model in ${duration(times.map(_._2).sum)}" +: (steps ++ spark)).mkString(" · ")
+    Map("text/plain" -> line, "text/html" -> s"""<div class="pyshim-progress">${escape(line)}</div>""")
   }
 
   private def textLine(j: JobView): String = {

@@ -56,6 +56,7 @@ object Sidecar {
     // cell's thread, which the gateway's threads do not when the warm start made them.
     val write: ((String, String)) => Unit = {
       case (stream @ ("stdout" | "stderr"), text) => sink.write(stream, text)
+      case ("pyshim_phase", content) => Progress.current.foreach(_.phase(Replies.phaseOf(content)))
       case (msgType, content) => sink.message(msgType, content)
     }
     def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
