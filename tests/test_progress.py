@@ -290,7 +290,7 @@ def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(tmp_
         nbformat.write(nb, server.root / "progress.ipynb")
         try:
             browser_page.goto(f"{server.url}/lab/tree/progress.ipynb?token={server.token}")
-            browser_page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            browser_page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=KERNEL_START_TIMEOUT * 1000)
             wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
             browser_page.get_by_role("menuitem", name="Run", exact=True).click()
             browser_page.get_by_text("Run All Cells", exact=True).click()
