@@ -195,6 +195,18 @@ def test_interrupt_cancels_the_cells_jobs_only_and_a_second_one_keeps_the_kernel
     assert other_summary.group(1) is None and other_summary.group(3) == "100", "another cell's job was cancelled"
 
 
+def test_a_long_model_registration_shows_its_phases_then_their_times(kernel, mlflow_models):
+    messages = Messages(kernel)
+    msg_id = messages.run(f"%register_model phased {mlflow_models.regressor_uri}")
+    assert reply_of(kernel, msg_id)["content"]["status"] == "ok"
+    frames = messages.progress(msg_id)
+    assert [f["msg_type"] for f in frames].count("display_data") == 1
+    assert any(text(f).startswith("%register_model: ") for f in frames[:-1]), [text(f) for f in frames]
+    assert re.match(r"%register_model in [\d.]+ s · download [\d.]+ s · load [\d.]+ s", text(frames[-1])), text(frames[-1])
+    stdout = "".join(m["content"]["text"] for m in messages.of(msg_id) if m["msg_type"] == "stream")
+    assert "phased" in stdout  # the usual summary, as text
+
+
 def test_the_kernel_log_has_no_dropped_listener_events(kernel):
     kernel.run(SCALA_JOB.replace("400", "4000").replace("25", "1")).ok()
     assert "Dropping event from queue" not in kernel.log_text()
