@@ -221,6 +221,7 @@ class Toree:
     name: str = "toree"
     started: float = 0.0
     ready_seconds: float = 0.0
+    env: dict | None = None  # added to the kernel's environment
     driver: object = field(default=None, repr=False)
 
     def start(self) -> "Toree":
@@ -228,7 +229,8 @@ class Toree:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()
-        self.driver = KernelDriver("pyshim-scala", cwd=self.workdir, log=self.workdir / f"{self.name}.log")
+        self.driver = KernelDriver("pyshim-scala", cwd=self.workdir, log=self.workdir / f"{self.name}.log",
+                                   env={**os.environ, **(self.env or {})})
         self.ready_seconds = time.perf_counter() - self.started
         return self
 

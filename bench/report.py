@@ -243,6 +243,19 @@ def _growth(g: dict) -> list[str]:
     return out
 
 
+def _progress(p: dict) -> list[str]:
+    load = f"{_load(p.get('load_average_start'))} → {_load(p.get('load_average_end'))}"
+    out = [f"## 7. Progress display: a job of {p['tasks']:,} short tasks, on and off "
+           f"(median of {p['runs']}, interleaved, after a warm-up)", "",
+           "| progress display | median | every run |", "|---|---|---|",
+           f"| on (default) | {_s(p['on']['median'])} | {_runs(p['on'])} |",
+           f"| off (`PYSHIM_PROGRESS=0`) | {_s(p['off']['median'])} | {_runs(p['off'])} |", "",
+           f"On minus off: {p['slower_seconds']:.2f} s (allowed {p['allowed_seconds']:.2f} s). "
+           f"\"Dropping event from queue\" in the kernel logs: {sum(p['dropped_events'].values())}. "
+           f"Load average (1, 5, 15 min) start → end: {load}.", ""]
+    return out
+
+
 def _rest(r: dict, machine: dict) -> list[str]:
     cases = r["calls"]
     calls = max(c["calls"] for c in cases.values())
@@ -325,6 +338,8 @@ def render(results: dict) -> str:
         out += _rest(results["rest"], results["meta"]["machine"])
     if results.get("native"):
         out += _native(results["native"])
+    if results.get("progress"):
+        out += _progress(results["progress"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

@@ -5,7 +5,7 @@
     .venv/bin/python bench/run.py --only throughput,growth --runs 5
 
 Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
-latency of the same model behind `make serve`).
+latency of the same model behind `make serve`), progress (the per-cell Spark progress display on and off).
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
 folder; the model is trained and logged there. See bench/README.md.
 """
@@ -26,18 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native")
+ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native", "progress")
 
 
 def settings(args) -> dict:
     if args.quick:
         return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
                 "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1,
-                "rest_calls": 20, "rest_warmup": 5}
+                "rest_calls": 20, "rest_warmup": 5, "progress_tasks": 2_000}
     return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
             "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
             "idle_samples": 0 if args.no_idle else 2,
-            "classic_saves": 3, "cells": 100, "save_warmup": 3, "rest_calls": 200, "rest_warmup": 20}
+            "classic_saves": 3, "cells": 100, "save_warmup": 3, "rest_calls": 200, "rest_warmup": 20,
+            "progress_tasks": 10_000}
 
 
 def parse_args(argv: list[str] | None = None):
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             targets += _step(results, "savehook", lambda: _savehook(root, conf))
         if "rest" in args.chosen:
             targets += _step(results, "rest", lambda: _rest(root, uri, conf))
+        if "progress" in args.chosen:
+            targets += _step(results, "progress", lambda: _progress(root, conf))
     finally:
         if kernel is not None:
             kernel.close()
@@ -194,6 +197,13 @@ def _rest(root: Path, uri: str, conf: dict):
 
     result = rest.run(root / "rest", uri, conf["rest_calls"], conf["rest_warmup"])
     return result, rest.targets(result)
+
+
+def _progress(root: Path, conf: dict):
+    import progress
+
+    result = progress.run(root / "progress", conf["progress_tasks"], max(conf["runs"], 3))
+    return result, progress.targets(result)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Iterator, Tuple
 
 import pandas as pd
 
-from .. import signatures
+from .. import phases, signatures
 from ..errors import ModelError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -68,6 +68,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     import mlflow
 
     tracking_uri = mlflow.get_tracking_uri()
+    phases.report("download")
     _check_server(model_uri, tracking_uri, mlflow.get_registry_uri())
     resolved = _describe(model_uri, tracking_uri)
     local = _download(model_uri, tracking_uri)
@@ -79,6 +80,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
                      f"and the result type defaults to {signatures.DEFAULT_RESULT_TYPE}")
     ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
     data_type = _parse_ddl(ddl)
+    phases.report("load")
     _preflight(name, model_uri, local, meta, data_type)
     about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString()}
     decision = _native_decision(spark, native, local, meta, inputs, data_type)
@@ -93,6 +95,7 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
         _use_this_python_locally(spark)
+        phases.report("ship to the Python workers")
         udf = _model_udf(_ship(spark, local, name), name, inputs, data_type, f"{name} ({model_uri}; {resolved})")
     about["runs"] = "Python workers (pandas UDF)" if env_manager == "local" else "Python workers (mlflow spark_udf, virtualenv)"
     replaced = _register(spark, name, udf, inputs, about)

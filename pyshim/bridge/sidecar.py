@@ -3,7 +3,7 @@
 Started by the kernel's JVM (scala/src/pyshim/Sidecar.scala) with the gateway's port and
 secret in its environment. It wraps the kernel's own SparkContext and SparkSession, then
 serves requests from the JVM's Bridge on its main thread, so that Ctrl-C in Jupyter
-(forwarded as SIGINT) interrupts user code and PySpark cancels its jobs.
+(forwarded as SIGINT) interrupts user code; the kernel cancels the cell's Spark jobs.
 
 `%%python` cells run in an IPython InteractiveShell (made during the warm start, else on the
 first cell): its display publisher and displayhook send every display(), figure and the
@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 
-from . import failures
+from . import failures, jobtags
 
 # What PySpark's own launcher imports into the gateway view before making a SparkContext.
 _JVM_IMPORTS = [
@@ -44,12 +44,16 @@ PANDAS_PUT_LIMIT_MB = 100
 
 
 def connect():
-    from py4j.java_gateway import GatewayParameters, JavaGateway, java_import
+    """The kernel's gateway, in PySpark's pinned-thread mode (a JVM thread per Python thread:
+    the job tag of a cell stays with the Python threads that run it, see jobtags.py)."""
+    from py4j.clientserver import ClientServer, JavaParameters, PythonParameters
+    from py4j.java_gateway import java_import
 
     port = int(os.environ.pop("PYSHIM_GATEWAY_PORT"))
     secret = os.environ.pop("PYSHIM_GATEWAY_SECRET")  # not left for user code to read
-    gateway = JavaGateway(gateway_parameters=GatewayParameters(
-        address="127.0.0.1", port=port, auth_token=secret, auto_convert=True))
+    gateway = ClientServer(
+        java_parameters=JavaParameters(address="127.0.0.1", port=port, auth_token=secret, auto_convert=True),
+        python_parameters=PythonParameters(port=0, eager_load=False))
     for name in _JVM_IMPORTS:
         java_import(gateway.jvm, name)
     return gateway
@@ -294,15 +298,21 @@ class Session:
         return cell.error or {"status": "ok", "data": cell.result or {}}
 
     def register(self, request_id: int, payload: str) -> dict:
-        from . import models
+        from .. import phases
         from ..errors import PyshimError
+        from . import models
 
         req = json.loads(payload)
+
+        def tell(phase: str) -> None:  # to the cell's progress display (Progress.scala)
+            self.bridge.display(request_id, "pyshim_phase", json.dumps({"phase": phase}))
+
         try:
-            registered = models.register_model(self.spark, req["name"], req["uri"],
-                                               result_type=req.get("result_type"),
-                                               env_manager=req.get("env_manager") or "local",
-                                               native=req.get("native") or "auto")
+            with phases.reporting(tell):
+                registered = models.register_model(self.spark, req["name"], req["uri"],
+                                                   result_type=req.get("result_type"),
+                                                   env_manager=req.get("env_manager") or "local",
+                                                   native=req.get("native") or "auto")
         except PyshimError as err:
             return {"status": "error", "ename": type(err).__name__, "evalue": str(err), "traceback": ""}
         except Exception as err:
@@ -421,7 +431,8 @@ def serve(bridge, session: Session) -> None:
         if request is None:
             continue
         request_id, op, payload = int(request[0]), request[1], request[2]
-        answer = session.handle(request_id, op, payload)
+        with jobtags.cell(request[3] if len(request) > 3 else ""):
+            answer = session.handle(request_id, op, payload)
         bridge.complete(request_id, json.dumps(answer, default=str))
 
 
@@ -451,6 +462,7 @@ def main() -> int:
     gateway = connect()
     bridge, sc, spark = attach(gateway)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # PySpark's SparkContext installed its own
+    jobtags.install(sc)
     session = Session(bridge, sc, spark)
     if os.environ.pop("PYSHIM_WARM_UP", "") == "1":
         try:

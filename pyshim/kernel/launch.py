@@ -26,11 +26,13 @@ JAVA17_OPENS = ["--add-opens=java.base/java.util.jar=ALL-UNNAMED"]
 
 
 # Toree's Scala interpreter replaced by pyshim's (scala/src/toree/CellInterpreter.scala:
-# all of a cell's output before its reply, short errors of models and Python UDFs). Toree's
+# all of a cell's output before its reply, short errors of models and Python UDFs, the
+# cell's Spark jobs tagged for its progress display), and its SQL interpreter by one that
+# runs %%sql on the cell's thread, with the cell's tag (SqlCellInterpreter.scala). Toree's
 # --interpreter-plugin cannot replace "Scala": its reference.conf's default list is applied
 # after it; a system property overrides that list (Typesafe config reads `name.N` as a list).
 INTERPRETERS = ["-Ddefault_interpreter_plugin.0=Scala:org.apache.toree.pyshim.CellInterpreter",
-                "-Ddefault_interpreter_plugin.1=SQL:org.apache.toree.kernel.interpreter.sql.SqlInterpreter"]
+                "-Ddefault_interpreter_plugin.1=SQL:org.apache.toree.pyshim.SqlCellInterpreter"]
 
 
 def _merge_jars(spark_opts: list[str], jar: str) -> list[str]:

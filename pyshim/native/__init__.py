@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import phases
+
 MODES = ("auto", "require", "off")
 _cache: dict[tuple, "Decision"] = {}
 cache_hits = 0  # tests read it: a second registration of a version compiles nothing
@@ -89,6 +91,7 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl, jit) -> Decision:
     from . import verify
 
     started = time.perf_counter()
+    phases.report("compile")
     try:
         model = compiler.load_sklearn(local)
         compiled = compiler.compile_model(model, names, ddl_types)
@@ -106,6 +109,7 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl, jit) -> Decision:
     import pandas as pd
 
     example = example if isinstance(example, pd.DataFrame) else None
+    phases.report("check against predict")
     try:
         mismatch = verify.check(spark, compiled.sql, result_ddl, model, names, ddl_types, example)
     except Exception as err:  # Spark refused the SQL, or predict failed on the sample

@@ -22,7 +22,7 @@ trait OutputSink {
  * and text, or a message type and its JSON content) queues here, in the order Python sent
  * it, until the thread that waits for the request writes it (see Sidecar.call).
  */
-final class Request(val id: Long, val op: String, val payload: String) {
+final class Request(val id: Long, val op: String, val payload: String, val jobTag: String = "") {
   val result: Promise[String] = Promise[String]()
   val output = new LinkedBlockingQueue[(String, String)]()
   @volatile var interrupted = false
@@ -45,14 +45,15 @@ object Bridge {
   def javaSparkContext(): JavaSparkContext = new JavaSparkContext(session.sparkContext)
 
   def submit(op: String, payload: String): Request = {
-    val req = new Request(ids.incrementAndGet(), op, payload)
+    // The running cell's job tag: the sidecar puts it on the Python thread that runs the request.
+    val req = new Request(ids.incrementAndGet(), op, payload, Progress.current.map(_.tag).getOrElse(""))
     inFlight.put(req.id, req)
     queue.put(req)
     req
   }
 
   /**
-   * Called by Python: the next request as [id, op, payload], or null after timeoutMs.
+   * Called by Python: the next request as [id, op, payload, job tag], or null after timeoutMs.
    * Only the live sidecar (the pid that said `ready`) gets one. A killed sidecar's last
    * `take` still waits here on its py4j thread for up to timeoutMs; without this check it
    * could take the request meant for its successor (the replay of the registrations) and
@@ -63,7 +64,7 @@ object Bridge {
     val req = queue.poll(timeoutMs, TimeUnit.MILLISECONDS)
     if (req == null) null
     else if (pid != readyPid) { queue.putFirst(req); null }
-    else Array(req.id.toString, req.op, req.payload)
+    else Array(req.id.toString, req.op, req.payload, req.jobTag)
   }
 
   /** Called by Python, on a py4j thread: Toree sends only its cell threads' output to the cell. */

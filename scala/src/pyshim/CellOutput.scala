@@ -76,7 +76,8 @@ final class ThreadRouted(cell: OutputStream, log: OutputStream) extends OutputSt
  * The streams of the running cell: stdout (also the REPL's Console.err, as in Toree) and
  * stderr; `result` sends the cell's execute_result, when this Toree lets us (see CellOutput.resultSender).
  */
-final class CellOutput(val out: CellStream, val err: CellStream, result: Option[Map[String, String] => Unit] = None) {
+final class CellOutput(val out: CellStream, val err: CellStream, result: Option[Map[String, String] => Unit] = None,
+                       messages: (String, String) => Unit = (_, _) => ()) {
   /** What kernel.out and kernel.err give while the cell runs (no autoflush: text leaves with the stream's ticks). */
   lazy val printStreams: (PrintStream, PrintStream) = (new PrintStream(out, false, "UTF-8"), new PrintStream(err, false, "UTF-8"))
   def flush(): Unit = { out.flush(); err.flush() }
@@ -88,6 +89,12 @@ final class CellOutput(val out: CellStream, val err: CellStream, result: Option[
    * stops reading at idle and could lose the value. False when it must be left to Toree.
    */
   def sendResult(data: Map[String, String]): Boolean = result.exists { send => send(data); true }
+  /**
+   * A Jupyter message of this cell (display_data, update_display_data: its JSON content) from
+   * any thread, also after the cell ended, with the cell's execute_request as parent.
+   */
+  def sendMessage(msgType: String, content: String): Unit = messages(msgType, content)
+
   /** A line for the cell from any thread (a py4j thread, a %%sql future): notices of the sidecar. */
   def notice(line: String): Unit = { out.write(s"$line\n".getBytes(UTF_8)); out.flush() }
 }
@@ -115,7 +122,7 @@ object CellOutput {
       if toree.isDefined
     } yield new CellOutput(new CellStream(sender(loader, KMBuilder().withParent(parent), "stdout")),
                            new CellStream(sender(loader, KMBuilder().withParent(parent), "stderr")),
-                           resultSender(loader, parent))
+                           resultSender(loader, parent), messageSender(loader, parent))
     cell.foreach { c =>
       StreamState.setStreams(outputStream = new ThreadRouted(c.out, logOut),
                              errorStream = new ThreadRouted(c.out, logErr))
@@ -146,6 +153,10 @@ object CellOutput {
   private def sender(loader: ActorLoader, builder: KMBuilder, name: String): String => Unit = text =>
     IOPub.send(loader, builder.withIds(Seq(MessageType.Outgoing.Stream.toString.getBytes(UTF_8)))
       .withHeader(MessageType.Outgoing.Stream).withContentString(StreamContent(name, text)).build)
+
+  private def messageSender(loader: ActorLoader, parent: KernelMessage): (String, String) => Unit = (msgType, content) =>
+    IOPub.send(loader, KMBuilder().withParent(parent).withIds(Seq(msgType.getBytes(UTF_8)))
+      .withHeader(msgType).withContentString(content).build)
 
   /**
    * The execute_result of the cell that `parent` asked for, as Toree builds it (ExecuteResult

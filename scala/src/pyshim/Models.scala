@@ -72,6 +72,9 @@ object Replies {
     case _ => Seq.empty
   }
 
+  /** The phase a %register_model is in ({"phase": "compile"}, see pyshim/phases.py). */
+  def phaseOf(content: String): String = (parse(content) \ "phase").extractOpt[String].getOrElse("")
+
   /** The text/plain of a display message's content, if it has one. */
   def plainText(content: String): Option[String] =
     (parse(content) \ "data" \ "text/plain").extractOpt[String]

@@ -10,7 +10,7 @@ import scala.concurrent.duration._
 import scala.util.{Failure, Success, Try}
 
 import org.apache.spark.sql.SparkSession
-import py4j.GatewayServer
+import py4j.ClientServer
 
 /**
  * The Python process that shares this kernel's SparkSession. Started with the kernel (see
@@ -22,7 +22,7 @@ import py4j.GatewayServer
 object Sidecar {
   private val StartTimeoutMs = 120000L
   private val InterruptAnswerWaitMs = 5000L
-  private var gateway: GatewayServer = _
+  private var gateway: ClientServer = _
   @volatile private var process: Process = _ // read without the lock by the SIGINT handler
   private var logFile: File = _
   private val registrations = new java.util.LinkedHashMap[String, String]()
@@ -30,7 +30,7 @@ object Sidecar {
   def python: String = sys.env.getOrElse("PYSHIM_PYTHON", sys.env.getOrElse("PYSPARK_PYTHON", "python3"))
   def isAlive: Boolean = synchronized { process != null && process.isAlive }
   def pid: Long = Option(process).map(_.pid()).getOrElse(-1L)
-  def gatewayPort: Int = synchronized { if (gateway == null) -1 else gateway.getListeningPort }
+  def gatewayPort: Int = synchronized { if (gateway == null) -1 else gateway.getJavaServer.getListeningPort }
 
   /** Make sure a live sidecar exists; returns a one-line notice when it had to be restarted. */
   def ensure(spark: SparkSession): Option[String] = synchronized {
@@ -56,6 +56,7 @@ object Sidecar {
     // cell's thread, which the gateway's threads do not when the warm start made them.
     val write: ((String, String)) => Unit = {
       case (stream @ ("stdout" | "stderr"), text) => sink.write(stream, text)
+      case ("pyshim_phase", content) => Progress.current.foreach(_.phase(Replies.phaseOf(content)))
       case (msgType, content) => sink.message(msgType, content)
     }
     def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
@@ -117,7 +118,7 @@ object Sidecar {
     logFile.deleteOnExit()
     val builder = new ProcessBuilder(python, "-m", "pyshim.bridge.sidecar")
     val env = builder.environment()
-    env.put("PYSHIM_GATEWAY_PORT", gateway.getListeningPort.toString)
+    env.put("PYSHIM_GATEWAY_PORT", gateway.getJavaServer.getListeningPort.toString)
     env.put("PYSHIM_GATEWAY_SECRET", secret) // environment, never argv: argv is world-readable
     env.put("PYSHIM_SIDECAR_LOG", logFile.getPath) // named in short errors: the full ones are there
     if (warmUp) env.put("PYSHIM_WARM_UP", "1")
@@ -139,13 +140,16 @@ object Sidecar {
   private def ensureGateway(): String = {
     if (gateway == null) {
       secretValue = newSecret()
-      gateway = new GatewayServer.GatewayServerBuilder()
-        .entryPoint(Bridge)
+      // PySpark's pinned-thread mode: each Python thread calls Java on a JVM thread of its
+      // own, so the job tag the sidecar sets for a cell (and copies into the threads that
+      // cell starts) stays with that Python thread's Spark jobs.
+      gateway = new ClientServer.ClientServerBuilder(Bridge)
         .javaPort(0)
         .javaAddress(InetAddress.getLoopbackAddress)
         .authToken(secretValue)
+        .autoStartJavaServer(false)
         .build()
-      gateway.start(true)
+      gateway.startServer(true)
       Interrupts.install()
       // A model call from Scala SQL also revives a dead sidecar (its UDFs need it alive).
       // Its notice goes to the running cell also from a %%sql future or a py4j thread.
@@ -186,18 +190,29 @@ object Interrupts {
   private val INT = new Signal("INT")
   @volatile private var chained: SignalHandler = _
 
+  // Toree shuts the kernel down on a second SIGINT within 3 s of the first: a user who
+  // pressed the interrupt button twice would lose the kernel and its state.
+  private val ToreeShutdownWindowMs = 3000L + 500L
+  @volatile private var lastChained = 0L
+
   private val forward: SignalHandler = new SignalHandler {
     override def handle(sig: Signal): Unit = {
+      Progress.cancelRunning()
       Sidecar.interrupt()
-      Option(chained).foreach(_.handle(sig))
+      val now = System.currentTimeMillis()
+      if (now - lastChained > ToreeShutdownWindowMs) {
+        lastChained = now
+        Option(chained).foreach(_.handle(sig))
+      } else System.err.println("pyshim: interrupted again within 3 s: the cell's jobs are cancelled; the kernel keeps running")
     }
   }
 
   /**
-   * Put our handler in front of the current SIGINT handler (Toree's): forward to a running
-   * Python cell first. Called before every sidecar request, because Toree installs its own
+   * Put our handler in front of the current SIGINT handler (Toree's): cancel the running
+   * cell's Spark jobs and forward to a running Python cell first. Called before every sidecar request, because Toree installs its own
    * handler late in its start, after the warm start may already have installed ours; a
-   * one-time install was then silently replaced and Ctrl-C never reached Python.
+   * one-time install was then silently replaced and Ctrl-C never reached Python. Also
+   * called as every cell starts (Progress.during).
    */
   def install(): Unit = synchronized {
     val previous = Signal.handle(INT, forward)

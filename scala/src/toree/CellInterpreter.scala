@@ -6,14 +6,19 @@ import scala.tools.nsc.interpreter.{IR, OutputStream}
 import com.typesafe.config.{Config, ConfigFactory}
 import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Results}
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
-import pyshim.{CellOutput, Failures}
+import org.apache.toree.global.StreamState
+import org.apache.toree.interpreter.Interpreter
+import org.apache.toree.utils.TaskManager
+import pyshim.{CellOutput, Failures, Progress}
 
 /**
  * Toree's Scala interpreter with two changes, installed by the launcher in place of the
  * stock one (`-Ddefault_interpreter_plugin.0=Scala:org.apache.toree.pyshim.CellInterpreter`):
  *  - a cell's output goes through pyshim.CellOutput, so all of it is sent before the reply;
  *  - a cell that failed inside a model or a Python UDF ends with pyshim.Failures' short
- *    message instead of the SparkException, the worker's traceback and the JVM frames.
+ *    message instead of the SparkException, the worker's traceback and the JVM frames;
+ *  - the cell's Spark jobs carry its job tag (pyshim.Progress): they show in its progress
+ *    display, and an interrupt cancels them and no other cell's.
  */
 class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   def this() = this(ConfigFactory.load)
@@ -22,7 +27,7 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
     val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(kernel, output)
-    val result = failedMagic(CellOutput.run(cell) { super.interpret(code, silent, output) })
+    val result = failedMagic(CellOutput.run(cell) { Progress.during(cell) { super.interpret(code, silent, output) } })
     if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
 
@@ -51,8 +56,41 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   /** The cell's text first, then what Toree shows after it (definitions, the value). */
   override protected def interpretAddTask(code: String, silent: Boolean): Future[IR.Result] = {
     val cell = CellOutput.current
-    super.interpretAddTask(code, silent).andThen { case _ => cell.foreach(_.flush()) }(ExecutionContext.global)
+    taggedTask(code, silent).getOrElse(super.interpretAddTask(code, silent))
+      .andThen { case _ => cell.foreach(_.flush()) }(ExecutionContext.global)
   }
+
+  /**
+   * The task Toree adds (its interpretAddTask), run with the cell's job tag: the code runs on
+   * a thread of Toree's task manager, which a tag set on the caller's thread would not reach.
+   */
+  private def taggedTask(code: String, silent: Boolean): Option[Future[IR.Result]] = for {
+    jobs <- Progress.current
+    tasks <- toreeTasks
+  } yield tasks.add {
+    StreamState.withStreams {
+      jobs.tagging { if (silent) iMain.beSilentDuring(iMain.interpret(code)) else iMain.interpret(code) }
+    }
+  }
+
+  /**
+   * Toree's interrupt cancels every job of the SparkContext, then gives the cell 100 ms
+   * before it restarts its task manager. Here only the running cell's jobs are cancelled.
+   */
+  override def interrupt(): Interpreter = toreeTasks match {
+    case Some(tasks) =>
+      Progress.cancelRunning()
+      val deadline = System.currentTimeMillis() + CellInterpreter.InterruptGraceMs
+      while (tasks.isExecutingTask && System.currentTimeMillis() < deadline) Thread.sleep(10)
+      if (tasks.isExecutingTask) tasks.restart()
+      this
+    case None => super.interrupt()
+  }
+
+  /** Toree keeps it package-private (public in the bytecode); None if that ever changes. */
+  private def toreeTasks: Option[TaskManager] =
+    scala.util.Try(classOf[ScalaInterpreter].getMethod("taskManager").invoke(this).asInstanceOf[TaskManager]).toOption
+      .filter(_ != null)
 
   override protected def interpretConstructExecuteError(output: String): ExecuteError = {
     val error = super.interpretConstructExecuteError(output)
@@ -64,5 +102,6 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
 }
 
 object CellInterpreter {
+  private val InterruptGraceMs = 100L
   private val MagicFailure = """(?s)Magic (\S+) failed to execute with error: \n(.*)""".r
 }
