@@ -14,6 +14,8 @@ from hooks_fixtures import running_server, wait_for
 pytestmark = [pytest.mark.server, pytest.mark.toree]
 
 KERNEL_START_TIMEOUT = 300  # a bound for a Toree start on a busy 2-core machine, not a speed target
+# JupyterLab's first load (some 60 plugins) took 25-60 s here with 4 test runs on 2 cores.
+LAB_LOAD_TIMEOUT = 180
 EDITORS = ".jp-Notebook .jp-CodeCell .jp-InputArea-editor .cm-content"
 
 
@@ -72,6 +74,7 @@ def test_python_and_sql_cells_are_highlighted_in_their_language(tmp_path, browse
         url = f"{server.url}/lab/tree/modes.ipynb?token={server.token}"
         try:
             page.goto(url)
+            page.locator(EDITORS).nth(2).wait_for(timeout=LAB_LOAD_TIMEOUT * 1000)
             # While Toree starts (a minute or more on a busy machine): edits.
             _wait_languages(page, [None, "python", "sql"])
 
@@ -110,7 +113,7 @@ def test_python_and_sql_cells_are_highlighted_in_their_language(tmp_path, browse
             page.keyboard.press("Control+s")
             wait_for(lambda: _saved_sources(server)[-1:] == ["%%python\nimport os"], 60, "the saved notebook")
             page.goto(url)
-            page.locator(EDITORS).nth(3).wait_for()
+            page.locator(EDITORS).nth(3).wait_for(timeout=LAB_LOAD_TIMEOUT * 1000)
             _wait_languages(page, ["scala", "scala", "sql", "python"])
         finally:
             for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
