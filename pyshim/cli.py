@@ -52,10 +52,10 @@ def _kernelspecs(args) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pyshim", description="MLflow models as Spark SQL functions in Toree Scala notebooks.")
     sub = top.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("install", help="install kernels, the Toree extension, the save hook and nbdime's git tools")
+    p = sub.add_parser("install", help="install kernels, the Toree extension, the JupyterLab extension, the save hook and nbdime's git tools")
     p.add_argument("--uninstall", action="store_true", help="remove what install added (same as `pyshim uninstall`)")
     _where(p)
-    p = sub.add_parser("uninstall", help="remove what install added (kernels, save hook, nbdime's git tools)")
+    p = sub.add_parser("uninstall", help="remove what install added (kernels, JupyterLab extension, save hook, nbdime's git tools)")
     _where(p)
     p.set_defaults(uninstall=True)
     sub.add_parser("doctor", help="check Java, Spark, Toree, the extension, kernels and Python").set_defaults(func=_doctor)

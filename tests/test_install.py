@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,93 @@ def test_a_compile_error_names_the_file(tmp_path):
     (tmp_path / "src" / "Bad.scala").write_text("object Bad { def x: Int = \"no\" }\n")
     with pytest.raises(ScalaBuildError, match="Bad.scala"):
         scala_build.build(tmp_path / "b.jar", tmp_path / "src")
+
+
+# ------------------------------------------------------------------ the JupyterLab extension
+
+
+def test_jupyterlab_extension_goes_into_the_prefix_and_comes_out_again(tmp_path):
+    from pyshim.kernel import doctor, labextension
+
+    prefix = tmp_path / "prefix"
+    dest = prefix / "share" / "jupyter" / "labextensions" / labextension.name()
+    assert labextension.install(prefix) == [f"installed the JupyterLab extension {labextension.name()} in {dest}"]
+    assert (dest / "package.json").read_bytes() == (labextension.PREBUILT / "package.json").read_bytes()
+    assert list((dest / "static").glob("remoteEntry.*.js"))
+    assert labextension.install(prefix) == []
+    assert doctor._check_labextension(prefix).ok
+
+    (dest / "package.json").write_text("{}")  # a stale or damaged copy is replaced
+    assert not doctor._check_labextension(prefix).ok
+    assert labextension.install(prefix) and labextension.status(prefix)[0]
+
+    assert labextension.uninstall(prefix) == [f"removed the JupyterLab extension {labextension.name()} from {dest}"]
+    assert not dest.exists() and not dest.parent.exists()
+    assert labextension.uninstall(prefix) == []
+    check = doctor._check_labextension(prefix)
+    assert not check.ok and check.fix == "run `pyshim install`"
+
+
+def test_the_committed_jupyterlab_extension_was_built_from_the_current_sources():
+    """Needs no Node: the build records the hash of its sources; a source edited without a
+    rebuild (python -m pyshim.kernel.labextension build) fails here."""
+    from pyshim.kernel import labextension
+
+    assert labextension.recorded_hash() == labextension.sources_hash(), (
+        "pyshim/labextension/prebuilt is stale: run `npm ci` in pyshim/labextension, then "
+        "`python -m pyshim.kernel.labextension build`, and commit prebuilt/")
+
+
+def _comparable_build(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The container entry's module id (and so remoteEntry's name) hashes the folder's absolute
+    path, so a build in another folder differs there alone; the chunks holding the code must
+    be byte-identical."""
+    out = {}
+    for name, data in files.items():
+        if name.startswith("static/remoteEntry."):
+            name, data = "static/remoteEntry.js", re.sub(rb"\d+", b"0", data)
+        elif name == "package.json":
+            data = re.sub(rb"remoteEntry\.[0-9a-f]+\.js", b"remoteEntry.js", data)
+        out[name] = data
+    return out
+
+
+def test_jupyterlab_extension_rebuilt_with_node_is_the_committed_one(tmp_path):
+    """A rebuild of the committed sources, in a copy of the folder, gives the committed files."""
+    import shutil
+
+    from pyshim.kernel import labextension
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not on PATH: the rebuild check runs where Node 20 is installed")
+    if not (labextension.SOURCE / "node_modules" / "@jupyterlab" / "builder").is_dir():
+        pytest.skip(f"the build tools are not installed: run `npm ci` in {labextension.SOURCE}")
+    copy = tmp_path / "labextension"
+    shutil.copytree(labextension.SOURCE, copy, symlinks=True, ignore=shutil.ignore_patterns("prebuilt"))
+    out = subprocess.run(labextension.builder_command(copy), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    built = _comparable_build(_snapshot(copy / "prebuilt"))
+    committed = _comparable_build(_snapshot(labextension.PREBUILT))
+    committed.pop(labextension.HASH_FILE)
+    assert sorted(built) == sorted(committed)
+    assert [name for name in built if built[name] != committed[name]] == []
+
+
+def test_jupyter_labextension_list_shows_it_enabled_with_no_node_on_path(tmp_path):
+    """The environment `make setup` made (pyshim install into .venv), seen by a fresh user."""
+    import shutil
+
+    from pyshim.kernel import labextension
+
+    venv_bin = str(Path(sys.executable).parent)
+    assert shutil.which("node", path=venv_bin) is None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(PATH=venv_bin, HOME=str(tmp_path / "home"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    out = subprocess.run([str(Path(venv_bin) / "jupyter"), "labextension", "list"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    listing = out.stdout + out.stderr
+    assert str(labextension.target(Path(sys.prefix)).parent) in listing
+    line = next((ln for ln in listing.splitlines() if labextension.name() in ln), "")
+    assert "enabled" in line and "OK" in line, listing

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
-from . import jvm_cache, scala_build
+from . import jvm_cache, labextension, scala_build
 from . import specs as kernels
 from ..errors import PyshimError
 
@@ -89,6 +89,11 @@ def _check_kernels(prefix: Path) -> list[Check]:
     return checks
 
 
+def _check_labextension(prefix: Path) -> Check:
+    ok, detail = labextension.status(prefix)
+    return Check("JupyterLab extension", ok, detail, "" if ok else "run `pyshim install`")
+
+
 def _check_python() -> Check:
     python = os.environ.get("PYSPARK_PYTHON") or paths.environment_python()
     probe = subprocess.run([python, "-c", "import pandas, pyarrow, mlflow, pyshim"],
@@ -134,7 +139,7 @@ def _check_jvm_cache(prefix: Path) -> Check:
 
 def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
     return [_check_java(), _check_spark(), _check_toree(), _check_extension(),
-            *_check_kernels(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
+            *_check_kernels(prefix), _check_labextension(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
             _check_jvm_cache(prefix)]
 
 
