@@ -2,7 +2,7 @@
 
 The kernel's JVM sends the text of the cell after `%%python` and the cursor in code points
 (Python's own string indices); the answers are ipykernel's: IPython's completer on the live
-namespace (jedi, attributes, dict keys, imports, paths), `object_inspect_mime` for help.
+namespace (names, attributes, dict keys, imports, paths), `object_inspect_mime` for help.
 The JVM asks only while no cell runs here (scala/src/pyshim/Assist.scala).
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ def complete(shell, code: str, cursor_pos: int) -> dict:
             matches.append(comp.text[:len(comp.text) - len(after)])
             types.append(comp.type)
             start = comp.start
+    if matches and code[start:start + 1] == "." and all(m.startswith(".") for m in matches):
+        matches, start = [m[1:] for m in matches], start + 1  # `OrderedDict` after `collections.`, not `.OrderedDict`
     return {"status": "ok", "matches": matches, "cursor_start": start if matches else cursor_pos,
             "cursor_end": cursor_pos, "types": types}
 
@@ -49,6 +51,6 @@ def is_complete(shell, cell: str, body: str) -> dict:
     """IPython's rule for a cell magic (complete after a blank line), and the body must parse."""
     manager = shell.input_transformer_manager
     status, indent = manager.check_complete(cell)
-    if status == "complete" and manager.check_complete(body)[0] == "invalid":
+    if status == "complete" and manager.check_complete(body.rstrip())[0] == "invalid":
         status = "invalid"
     return {"status": status, "indent": " " * (indent or 0) if status == "incomplete" else ""}
