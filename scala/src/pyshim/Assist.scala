@@ -96,7 +96,7 @@ object Assist {
       else {
         val (s, m) = code.language match {
           case CellCode.Python => python(code.body, at - code.offset)
-          case CellCode.Sql => session.fold((0, List.empty[String]))(SqlAssist.complete(_, code.body, at - code.offset))
+          case CellCode.Sql => SqlAssist.complete(session, code.body, at - code.offset)
           case _ => (0, Nil)
         }
         (s + code.offset, m)

@@ -20,18 +20,19 @@ object SqlAssist {
     """(?:\s+(?:as\s+)?(""" + Identifier + "))?").r
 
   /** (start of the replaced word, matches), UTF-16 indices in `sql`. */
-  def complete(spark: SparkSession, sql: String, cursor: Int): (Int, List[String]) = {
+  def complete(session: Option[SparkSession], sql: String, cursor: Int): (Int, List[String]) = {
     val start = Words.start(sql, cursor)
     val prefix = sql.substring(start, cursor).toLowerCase
     val named = tablesNamed(sql)
+    val spark = session.toSeq // no session yet (PYSHIM_WARM_START=0, nothing ran): keywords only
     val candidates =
       if (start > 0 && sql.charAt(start - 1) == '.') {
         val qualifier = sql.substring(Words.start(sql, start - 1), start - 1)
-        columns(spark, named.getOrElse(qualifier.toLowerCase, qualifier)) ++ tablesOf(spark, qualifier)
+        spark.flatMap(s => columns(s, named.getOrElse(qualifier.toLowerCase, qualifier)) ++ tablesOf(s, qualifier))
       } else {
         val lower = prefix.nonEmpty && sql.substring(start, cursor) == prefix
-        named.values.toSeq.distinct.flatMap(columns(spark, _)).sorted ++ tables(spark).sorted ++
-          functions(spark).sorted ++ keywords.map(k => if (lower) k.toLowerCase else k).sorted
+        spark.flatMap(s => named.values.toSeq.distinct.flatMap(columns(s, _)).sorted ++ tables(s).sorted ++
+          functions(s).sorted) ++ keywords.map(k => if (lower) k.toLowerCase else k).sorted
       }
     (start, candidates.filter(_.toLowerCase.startsWith(prefix)).distinct.toList)
   }
