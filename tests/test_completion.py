@@ -54,8 +54,8 @@ def test_python_cells_complete_from_the_sidecar_s_namespace(toree):
     assert _completed(code, _complete(toree, code), "OrderedDict") == "%%python\nx = 1\ncollections.OrderedDict"
     code = "%%python\nprint(tab_earlier_na"
     assert _completed(code, _complete(toree, code), "tab_earlier_name") == "%%python\nprint(tab_earlier_name"
-    scala_names = _complete(toree, "%%python\nprintl")["matches"]
-    assert "println" not in scala_names  # Toree's Scala completer is not asked
+    names = _complete(toree, "%%python\nprin")["matches"]
+    assert "print" in names and "println" not in names  # Python's names, not Scala's
 
 
 def test_python_completes_keys_and_the_cursor_inside_the_cell(toree):

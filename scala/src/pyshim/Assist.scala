@@ -148,9 +148,9 @@ object Assist {
       case CellCode.Python =>
         // IPython's own rule for a cell magic; the end stays as typed: a blank last line ends it.
         val request = compact(render(("cell" -> cell.dropWhile(_.isWhitespace)) ~ ("code" -> code.body)))
-        Sidecar.quick("is_complete", request, SidecarWaitMs).map(parse(_)).filter(ok).fold(("unknown", "")) { a =>
-          ((a \ "status").extract[String], (a \ "indent").extractOpt[String].getOrElse(""))
-        }
+        val answer = Sidecar.quick("is_complete", request, SidecarWaitMs).map(parse(_))
+        answer.map(a => ((a \ "status").extract[String], (a \ "indent").extractOpt[String].getOrElse("")))
+          .filter { case (status, _) => Set("complete", "incomplete", "invalid")(status) }.getOrElse(("unknown", ""))
       case _ =>
         val last = cell.split("\n", -1).last
         if (code.body.trim.isEmpty || last.trim.nonEmpty) ("incomplete", last.takeWhile(_.isWhitespace))

@@ -48,8 +48,10 @@ object ReplAccess {
       }
       def signature(s: Symbol): String = owner.fold(s.defString)(t => s.defStringSeenAs(t.memberType(s)))
       if (known && (sym.isMethod || sym.isOverloaded) && !sym.isGetter) Some(sym.alternatives.map(signature).distinct.mkString("\n"))
-      else if (known && tree.tpe != null && !tree.tpe.isErroneous) Some(s"${sym.decodedName}: ${tree.tpe.widen}")
-      else None
+      else if (known) {
+        val tpe = if (tree.tpe == null || tree.tpe == NoType) sym.info else tree.tpe // a definition: its symbol's type
+        if (tpe == null || tpe == NoType || tpe.isErroneous) None else Some(s"${sym.decodedName}: ${tpe.widen}")
+      } else None
     }
   }
 }
