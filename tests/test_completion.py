@@ -169,17 +169,22 @@ def test_in_jupyterlab_tab_completes_python_names_and_shift_tab_shows_the_docstr
         try:
             page.goto(f"{server.url}/lab/tree/tab.ipynb?token={server.token}")
             cells = page.locator(".jp-Notebook .jp-CodeCell")
-            cells.first.wait_for()
+            cells.first.wait_for(timeout=120_000)
             wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
             cells.nth(0).locator(".cm-content").click()
             page.keyboard.press("Shift+Enter")
             page.locator(".jp-OutputArea-output", has_text="defined").wait_for(timeout=120_000)
+            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the first cell to end")
 
             cells.nth(1).locator(".cm-content").click()
             page.keyboard.press("Control+End")
             page.keyboard.press("Tab")
             completer = page.locator(".jp-Completer")
-            completer.wait_for(timeout=60_000)
+            try:
+                completer.wait_for(timeout=60_000)
+            except Exception:
+                page.screenshot(path="/tmp/tab22k.png")
+                raise
             items = completer.locator(".jp-Completer-item").all_inner_texts()
             assert any("tab_rose" in item for item in items), items
             assert any("tab_red" in item for item in items), items
