@@ -316,6 +316,17 @@ def _native(n: dict) -> list[str]:
     return out
 
 
+def _completion(c: dict) -> list[str]:
+    out = ["## 7. Tab completion on a warm kernel, per cell language", "",
+           f"A `complete_request` timed from the request to its reply (jupyter_client, loopback); the kinds "
+           f"interleaved, {c['runs']} of each after {c['warmup']} warm-up requests.", "",
+           "| cell | code completed | median | best | worst |", "|---|---|---|---|---|"]
+    for kind, case in c["cases"].items():
+        code = case["code"].replace("\n", " ⏎ ")
+        out.append(f"| {kind} | `{code}` | {_s(case['median'], 'ms')} | {_s(case['best'], 'ms')} | {_s(case['worst'], 'ms')} |")
+    return out + [""]
+
+
 def _notes(results: dict) -> list[str]:
     notes = list(results.get("notes", []))
     for t in results.get("targets", []):
@@ -340,6 +351,8 @@ def render(results: dict) -> str:
         out += _native(results["native"])
     if results.get("progress"):
         out += _progress(results["progress"])
+    if results.get("completion"):
+        out += _completion(results["completion"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

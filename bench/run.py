@@ -5,7 +5,8 @@
     .venv/bin/python bench/run.py --only throughput,growth --runs 5
 
 Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
-latency of the same model behind `make serve`), progress (the per-cell Spark progress display on and off).
+latency of the same model behind `make serve`), progress (the per-cell Spark progress display on and off),
+completion (Tab latency per cell language on a warm kernel).
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
 folder; the model is trained and logged there. See bench/README.md.
 """
@@ -26,19 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native", "progress")
+ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native", "progress", "completion")
 
 
 def settings(args) -> dict:
     if args.quick:
         return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
                 "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1,
-                "rest_calls": 20, "rest_warmup": 5, "progress_tasks": 2_000}
+                "rest_calls": 20, "rest_warmup": 5, "progress_tasks": 2_000, "completions": 5}
     return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
             "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
             "idle_samples": 0 if args.no_idle else 2,
             "classic_saves": 3, "cells": 100, "save_warmup": 3, "rest_calls": 200, "rest_warmup": 20,
-            "progress_tasks": 10_000}
+            "progress_tasks": 10_000, "completions": 30}
 
 
 def parse_args(argv: list[str] | None = None):
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             targets += _step(results, "rest", lambda: _rest(root, uri, conf))
         if "progress" in args.chosen:
             targets += _step(results, "progress", lambda: _progress(root, conf))
+        if "completion" in args.chosen:
+            targets += _step(results, "completion", lambda: _completion(root, conf))
     finally:
         if kernel is not None:
             kernel.close()
@@ -190,6 +193,18 @@ def _native(kernel, uri: str, conf: dict, main_only: bool):
 
     result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=not main_only)
     return result, native.targets(result)
+
+
+def _completion(root: Path, conf: dict):
+    import completion
+    from harness import Toree
+
+    kernel = Toree(root / "toree-completion", name="completion").start()
+    try:
+        result = completion.run(kernel, conf["completions"])
+    finally:
+        kernel.close()
+    return result, completion.targets(result)
 
 
 def _rest(root: Path, uri: str, conf: dict):

@@ -43,6 +43,8 @@ class KernelDriver:
         self.km.start_kernel(cwd=str(cwd), stdout=self._log_handle, stderr=self._log_handle,
                              env=env or dict(os.environ))
         self.kc = self.km.client()
+        self._shell_backlog: dict[str, dict] = {}  # replies read while waiting for another one
+        self._iopub_backlog: list[dict] = []  # messages read ahead by wait_until_printing
         self.kc.start_channels(hb=False)  # we watch the process; Toree's heartbeat errors at exit
         self.kc.wait_for_ready(timeout=180)
 
@@ -51,20 +53,20 @@ class KernelDriver:
         return self.km.provisioner.process.pid
 
     def run(self, code: str, timeout: float = 300) -> CellResult:
-        msg_id = self.kc.execute(code)
+        return self.result_of(self.kc.execute(code), timeout)
+
+    def result_of(self, msg_id: str, timeout: float = 300) -> CellResult:
+        """What the cell asked for by `msg_id` (kc.execute) shows, up to its idle status, and its reply."""
         result = CellResult(status="?")
         deadline = time.monotonic() + timeout
         while True:
-            msg = self.kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
+            msg = self._next_iopub(max(1.0, deadline - time.monotonic()))
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
             self._collect(result, msg)
-        while True:
-            reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
+        reply = self.shell_reply(msg_id, max(1.0, deadline - time.monotonic()))
         # Nothing is read after idle, as nbclient does: a cell's text and value must come
         # before it (pyshim's CellInterpreter sends both ahead of the reply). Toree sends a
         # failed cell's error message after the reply, so its text also comes from the reply.
@@ -75,6 +77,34 @@ class KernelDriver:
         if result.status == "error" and result.error is None:
             result.error = {k: reply["content"].get(k) for k in ("ename", "evalue", "traceback")}
         return result
+
+    def wait_until_printing(self, msg_id: str, timeout: float = 120) -> None:
+        """Until the cell `msg_id` has printed something: it runs. Its messages stay for result_of()."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
+            self._iopub_backlog.append(msg)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                return
+
+    def _next_iopub(self, timeout: float) -> dict:
+        return self._iopub_backlog.pop(0) if self._iopub_backlog else self.kc.get_iopub_msg(timeout=timeout)
+
+    def replied(self, msg_id: str) -> bool:
+        """The reply to `msg_id` was read already, while waiting for another one."""
+        return msg_id in self._shell_backlog
+
+    def shell_reply(self, msg_id: str, timeout: float = 120) -> dict:
+        """The reply to request `msg_id`; replies to other requests read meanwhile wait for their turn."""
+        if msg_id in self._shell_backlog:
+            return self._shell_backlog.pop(msg_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+            parent = reply["parent_header"].get("msg_id")
+            if parent == msg_id:
+                return reply
+            self._shell_backlog[parent] = reply
 
     @staticmethod
     def _collect(result: CellResult, msg: dict) -> None:

@@ -22,7 +22,7 @@ trait OutputSink {
  * and text, or a message type and its JSON content) queues here, in the order Python sent
  * it, until the thread that waits for the request writes it (see Sidecar.call).
  */
-final class Request(val id: Long, val op: String, val payload: String, val jobTag: String = "") {
+final class Request(val id: Long, val op: String, val payload: String, val jobTag: String = "", val quick: Boolean = false) {
   val result: Promise[String] = Promise[String]()
   val output = new LinkedBlockingQueue[(String, String)]()
   @volatile var interrupted = false
@@ -44,12 +44,18 @@ object Bridge {
   def sparkSession(): SparkSession = session
   def javaSparkContext(): JavaSparkContext = new JavaSparkContext(session.sparkContext)
 
-  def submit(op: String, payload: String): Request = {
+  def submit(op: String, payload: String, quick: Boolean = false): Request = {
     // The running cell's job tag: the sidecar puts it on the Python thread that runs the request.
-    val req = new Request(ids.incrementAndGet(), op, payload, Progress.current.map(_.tag).getOrElse(""))
+    val req = new Request(ids.incrementAndGet(), op, payload, Progress.current.map(_.tag).getOrElse(""), quick)
     inFlight.put(req.id, req)
     queue.put(req)
     req
+  }
+
+  /** Forget a request nobody waits for any more; Python's answer, if it comes, is dropped. */
+  def withdraw(req: Request): Unit = {
+    queue.remove(req)
+    inFlight.remove(req.id)
   }
 
   /**
@@ -87,6 +93,12 @@ object Bridge {
   }
 
   def hasRunning: Boolean = !inFlight.isEmpty
+
+  /** A cell's request (not a completion or help) is queued or running in Python. */
+  def busyWithCell: Boolean = inFlight.values().stream().anyMatch(r => !r.quick)
+
+  /** A sidecar said ready and takes requests. */
+  def isReady: Boolean = readyPid >= 0
 
   /**
    * Ctrl-C: mark every request in flight as interrupted (Python asks before it runs user

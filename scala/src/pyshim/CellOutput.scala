@@ -179,7 +179,7 @@ object CellOutput {
   }.toOption.flatten
 
   /** Toree keeps its actor loader private in Kernel; it is the only route to send a message. */
-  private def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {
+  def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {
     val classes = Iterator.iterate[Class[_]](kernel.getClass)(_.getSuperclass).takeWhile(_ != null)
     val field = classes.flatMap(_.getDeclaredFields).find(f => classOf[ActorLoader].isAssignableFrom(f.getType)).get
     field.setAccessible(true)

@@ -6,8 +6,10 @@ import java.nio.charset.StandardCharsets
 import java.nio.file.Files
 import java.security.SecureRandom
 
+import scala.concurrent.Await
 import scala.concurrent.duration._
 import scala.util.{Failure, Success, Try}
+import scala.util.control.NonFatal
 
 import org.apache.spark.sql.SparkSession
 import py4j.ClientServer
@@ -81,6 +83,21 @@ object Sidecar {
     request.result.future.value.get match {
       case Success(json) => json
       case Failure(err) => throw err
+    }
+  }
+
+  /**
+   * A short request (completion, help) that never waits behind a cell: only a live sidecar
+   * that runs no cell gets it, and its answer is awaited `timeoutMs` at most. None otherwise,
+   * and the front end gets an empty answer. Never starts a sidecar.
+   */
+  def quick(op: String, payload: String, timeoutMs: Long): Option[String] = {
+    val running = process // no lock: start() holds it while a sidecar starts, up to two minutes
+    if (running == null || !running.isAlive || !Bridge.isReady || Bridge.busyWithCell) return None
+    val request = Bridge.submit(op, payload, quick = true)
+    try Some(Await.result(request.result.future, timeoutMs.millis))
+    catch {
+      case NonFatal(_) => Bridge.withdraw(request); None
     }
   }
 

@@ -4,24 +4,40 @@ import scala.concurrent.{ExecutionContext, Future}
 import scala.tools.nsc.interpreter.{IR, OutputStream}
 
 import com.typesafe.config.{Config, ConfigFactory}
-import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Results}
+import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Interpreter, Results}
+import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
 import org.apache.toree.global.StreamState
-import org.apache.toree.interpreter.Interpreter
 import org.apache.toree.utils.TaskManager
-import pyshim.{CellOutput, Failures, Progress}
+import pyshim.{Assist, CellOutput, Failures, Progress}
 
 /**
- * Toree's Scala interpreter with two changes, installed by the launcher in place of the
+ * Toree's Scala interpreter with these changes, installed by the launcher in place of the
  * stock one (`-Ddefault_interpreter_plugin.0=Scala:org.apache.toree.pyshim.CellInterpreter`):
  *  - a cell's output goes through pyshim.CellOutput, so all of it is sent before the reply;
  *  - a cell that failed inside a model or a Python UDF ends with pyshim.Failures' short
  *    message instead of the SparkException, the worker's traceback and the JVM frames;
  *  - the cell's Spark jobs carry its job tag (pyshim.Progress): they show in its progress
  *    display, and an interrupt cancels them and no other cell's.
+ *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist).
  */
 class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   def this() = this(ConfigFactory.load)
+
+  /** Also Shift-Tab (inspect_request), which Toree 0.5 leaves unanswered (see InspectHandler). */
+  override def init(kernel: KernelLike): Interpreter = {
+    val interpreter = super.init(kernel)
+    InspectHandler.install(kernel, (code, cursor, detail) =>
+      Assist.inspect(code, cursor, detail, (scala, start, end) => ReplAccess.typeAt(this, scala, start, end)))
+    interpreter
+  }
+
+  /** Tab, per cell language (pyshim.Assist): Toree's own completion for Scala. Positions in code points. */
+  override def completion(code: String, pos: Int): (Int, List[String]) =
+    Assist.complete(code, pos, (scala, index) => super.completion(scala, index))
+
+  override def isComplete(code: String): (String, String) =
+    Assist.isComplete(code, scala => super.isComplete(scala))
 
   override def interpret(code: String, silent: Boolean, output: Option[OutputStream]):
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
