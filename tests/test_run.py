@@ -274,7 +274,7 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
     assert f'val output_path = "{target}"' in injected.source
     version = mlflow.MlflowClient(tracking_uri=demo_env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(
         "wine_classifier", "champion").version
-    register = next(c for c in ran.cells if "pyshim.Models.register" in c.source)
+    register = next(c for c in ran.cells if c.cell_type == "code" and "pyshim.Models.register" in c.source)
     assert f"wine: registered models:/wine_classifier@champion (version {version}," in outputs_text(register)
 
     (run,) = runs_in("scala-job")
