@@ -1,4 +1,4 @@
-"""The `pyshim` command: install, uninstall, doctor, export, build."""
+"""The `pyshim` command: install, uninstall, doctor, export, build, run."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_build)
     sub.add_parser("kernelspecs", help="regenerate kernels/ from code").set_defaults(func=_kernelspecs)
     sub.add_parser("export", help="write review copies (.py/.scala and .html) of notebooks", add_help=False)
+    sub.add_parser("run", help="run a notebook as a job with parameters (papermill), recorded as an MLflow run",
+                   add_help=False)
     return top
 
 
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from pyshim_hooks import export
 
         return export.main(argv[1:])
+    if argv[:1] == ["run"]:
+        from .jobs import run
+
+        return run.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -111,11 +111,13 @@ def test_runner_stops_at_the_failing_cell_and_saves_the_partial_notebook(run_env
     assert "b_bad.ipynb failed at cell 3 of 4 (ratio = x / 0)" in err
     assert "ZeroDivisionError: division by zero" in err
     assert f"partly executed notebook: {partial}" in err
-    # the partial notebook: what ran, the error in its cell, nothing after
+    # the partial notebook: what ran, the error in its cell, nothing after, papermill's banner on top
     nb = nbformat.read(partial, as_version=4)
-    assert "first cell ran 42" in nb.cells[1].outputs[0].text
-    assert [o.ename for o in nb.cells[2].outputs if o.output_type == "error"] == ["ZeroDivisionError"]
-    assert nb.cells[3].outputs == []
+    cells = {c.source: c for c in nb.cells}
+    assert "first cell ran 42" in cells["x = 21\nprint('first cell ran', x * 2)"].outputs[0].text
+    assert [o.ename for o in cells["ratio = x / 0"].outputs if o.output_type == "error"] == ["ZeroDivisionError"]
+    assert cells["print('never runs')"].outputs == []
+    assert "An Exception was encountered" in nb.cells[0].source
     # progress per notebook and per cell; the notebook before it finished, the one after never ran
     assert "[1/3] a_good.ipynb on kernel pyshim-python" in out
     assert "cell  2/2  print('good notebook ran')" in out

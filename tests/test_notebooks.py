@@ -36,6 +36,11 @@ def text_of(nb, index: int | None = None) -> str:
     return "\n".join(parts)
 
 
+def cell_with(nb, code: str) -> int:
+    """The index of the first cell whose source contains `code`."""
+    return next(i for i, c in enumerate(nb.cells) if code in c.source)
+
+
 def errors_in(nb) -> list[str]:
     return [f"{o.ename}: {o.evalue}" for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
@@ -129,7 +134,7 @@ def test_scala_notebook_scores_rows_through_the_registered_version(trained, scor
     assert f"MLflow tracking URI: {demo_env['MLFLOW_TRACKING_URI']}" in load
     assert "Spark 3.5" in load
 
-    register = text_of(nb, 3)
+    register = text_of(nb, cell_with(nb, 'pyshim.Models.register("wine", model_uri)'))
     assert f"wine: registered models:/wine_classifier@champion (version {version}," in register
     assert "result: bigint" in register
     # The demo's 3-class logistic regression (44 K characters of SQL) is worth compiling.

@@ -7,8 +7,9 @@
 3. notebooks/03_pyspark_pipeline.ipynb (PySpark): a Spark ML feature pipeline tracked in
    MLflow, then a Python classifier as a UDF on the features
 
-Each notebook runs in its own kernel (the one named in its metadata) with nbclient, one
-progress line per cell. Executed notebooks go to notebooks/_executed/ and their review
+Each notebook runs as a job of `pyshim run` (pyshim/jobs: papermill, in its own kernel, the
+one named in its metadata; one progress line per cell; one MLflow run per notebook in the
+experiment pyshim-jobs). Executed notebooks go to notebooks/_executed/ and their review
 copies (pyshim_hooks) to notebooks/_executed/_review/; both are git-ignored, since they
 change with every run. On the embedded defaults (pyshim/defaults.py) unless
 MLFLOW_TRACKING_URI, PYSHIM_OUTPUT_DIR or SPARK_OPTS say otherwise.
@@ -21,13 +22,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
 from .. import defaults
 from ..errors import PyshimError
+from ..jobs.execute import CELL_TIMEOUT, STARTUP_TIMEOUT, NotebookFailed, NotebookRun, execute, first_line, kernel_of
+from ..jobs.execute import CLIENT_OPTIONS as NBCLIENT_OPTIONS
+from ..jobs.run import EXPERIMENT as JOB_EXPERIMENT
+from ..jobs.run import export_review, run_job
 from ..paths import REPO_ROOT
+
+__all__ = ["NBCLIENT_OPTIONS", "NotebookFailed", "NotebookRun", "export_review", "kernel_of", "main", "run_all",
+           "run_notebook"]
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = NOTEBOOKS_DIR / "_executed"
@@ -36,195 +43,35 @@ MODEL_NAME, MODEL_ALIAS = "wine_classifier", "champion"
 # Parquet folders the notebooks write under PYSHIM_OUTPUT_DIR (named in the notebooks too).
 SCORED_OUTPUTS = {"02_score_from_scala.ipynb": "wine_scored_scala.parquet",
                   "03_pyspark_pipeline.ipynb": "wine_scored_pyspark.parquet"}
-CELL_TIMEOUT = 900     # seconds per cell; the first Toree cell also starts the Python sidecar
-STARTUP_TIMEOUT = 300  # seconds for a kernel to answer: Toree needs 15 s on an idle laptop, minutes on a busy one
-# nbclient stops reading a cell's output when its idle status has not come this many
-# seconds after its reply (4 s by default), and then saves the notebook without the rest.
-# The idle normally follows at once; on a loaded machine it can lag: wait for it, and
-# fail loudly rather than save a notebook with output missing.
-NBCLIENT_OPTIONS = {"iopub_timeout": 120, "raise_on_iopub_timeout": True}
-
-
-class NotebookFailed(PyshimError):
-    """A notebook stopped on an error; the partly executed notebook is saved."""
-
-    def __init__(self, notebook: Path, cell: int | None, cells: int, ename: str, evalue: str,
-                 partial: Path, source: str = ""):
-        self.notebook, self.cell, self.ename, self.evalue, self.partial = notebook, cell, ename, evalue, partial
-        where = f"at cell {cell} of {cells}" if cell else "before the first cell"
-        first = _first_line(source)
-        lines = [f"{notebook.name} failed {where}" + (f" ({first})" if first else ""),
-                 f"  {ename}: {_shorten(evalue, 1500)}",
-                 f"  partly executed notebook: {partial}"]
-        super().__init__("\n".join(lines))
-
-
-@dataclass
-class NotebookRun:
-    source: Path
-    executed: Path
-    kernel: str
-    seconds: float
-    cells: int
-    review_copies: list[Path] = field(default_factory=list)
-
-
-# --- one notebook ------------------------------------------------------------------------
-
-def kernel_of(nb) -> str:
-    spec = nb.metadata.get("kernelspec") or {}
-    if not spec.get("name"):
-        raise PyshimError("the notebook names no kernel (metadata.kernelspec.name); open it in "
-                          "JupyterLab, pick a pyshim kernel and save")
-    return spec["name"]
 
 
 def run_notebook(source: Path, executed_dir: Path, env: dict[str, str],
                  progress: Callable[[str], None] | None = None, cwd: Path | None = None,
                  timeout: int = CELL_TIMEOUT, startup_timeout: int = STARTUP_TIMEOUT) -> NotebookRun:
-    """Execute `source` in a new kernel; save it to executed_dir (also when a cell fails).
-
-    The kernel runs in `cwd` (default: the notebook's folder, as in JupyterLab) with `env`.
-    Raises NotebookFailed naming the cell and the saved partial notebook.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
+    """Execute `source` in a new kernel (no parameters, no MLflow run) into executed_dir,
+    with `pyshim run`'s runner (pyshim/jobs/execute.py); also saved when a cell fails."""
     source = Path(source).resolve()
-    say = progress or (lambda _text: None)
-    nb = nbformat.read(source, as_version=4)
-    kernel = kernel_of(nb)
-    executed_dir.mkdir(parents=True, exist_ok=True)
-    executed = executed_dir / source.name
-    total = len(nb.cells)
-    state: dict = {"index": None, "start": 0.0}
-
-    def on_cell_start(cell, cell_index, **_):
-        state["index"] = cell_index
-
-    def on_cell_execute(cell, cell_index, **_):  # code cells only, just before they run
-        state["start"], state["open"] = time.monotonic(), True
-        say(f"  cell {cell_index + 1:>2}/{total}  {_first_line(cell.source, 64):<64} ")
-
-    def on_cell_executed(cell, cell_index, execute_reply=None, **_):
-        failed = (execute_reply or {}).get("content", {}).get("status") == "error"
-        say(f"{time.monotonic() - state['start']:6.1f} s{'  FAILED' if failed else ''}\n")
-        state["open"] = False
-
-    def close_line():
-        if state.get("open"):
-            say("FAILED\n")
-            state["open"] = False
-
-    client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, startup_timeout=startup_timeout,
-                            allow_errors=False, **NBCLIENT_OPTIONS,
-                            kernel_manager_class=_kernel_manager_class(),
-                            resources={"metadata": {"path": str(cwd or source.parent)}},
-                            on_cell_start=on_cell_start, on_cell_execute=on_cell_execute,
-                            on_cell_executed=on_cell_executed)
-    started = time.monotonic()
-    log = open(executed_dir / f"{source.stem}.kernel.log", "wb")  # the kernel's own stdout/stderr
-    try:
-        client.execute(env=dict(env), stdout=log, stderr=log)
-    except CellExecutionError as err:
-        close_line()
-        index = state["index"]
-        nbformat.write(nb, executed)
-        ename, evalue = err.ename, err.evalue
-        if ename in (None, "", "CellExecutionError"):
-            ename, evalue = "error", str(err)
-        raise NotebookFailed(source, _number(index), total, ename, evalue, executed,
-                             nb.cells[index].source if index is not None else "") from None
-    except Exception as err:  # kernel died, timed out, or never started
-        close_line()
-        index = state["index"]
-        nbformat.write(nb, executed)
-        message = str(err) or repr(err)
-        if type(err).__name__ == "NoSuchKernel":
-            message += "; `make setup` installs the pyshim kernels into .venv"
-        raise NotebookFailed(source, _number(index), total, type(err).__name__, message,
-                             executed, nb.cells[index].source if index is not None else "") from None
-    except KeyboardInterrupt:
-        close_line()
-        nbformat.write(nb, executed)
-        say(f"      interrupted; partly executed notebook: {executed}\n")
-        raise
-    finally:
-        _forget(client)
-        log.close()
-    nbformat.write(nb, executed)
-    return NotebookRun(source, executed, kernel, time.monotonic() - started, total)
-
-
-def _forget(client) -> None:
-    """After a kernel that never became ready, nbclient has already shut it down but leaves
-    an exit hook that fails on the missing manager; end a kernel still running, drop the hook."""
-    import atexit
-
-    try:
-        if client.km is not None and client.km.has_kernel:
-            client._cleanup_kernel()
-    except Exception:
-        pass
-    atexit.unregister(client._cleanup_kernel)
-
-
-def _kernel_manager_class():
-    """nbclient's kernel manager, with clients that start no heartbeat thread.
-
-    nbclient watches the kernel process itself; the heartbeat thread only adds a race at
-    exit (a ZMQError traceback from jupyter_client's HBChannel after a Toree run).
-    """
-    from jupyter_client.asynchronous import AsyncKernelClient
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class Client(AsyncKernelClient):
-        def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
-            super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
-
-    class Manager(AsyncKernelManager):
-        @default("client_factory")
-        def _client_factory_default(self):
-            return Client
-
-    return Manager
-
-
-def export_review(notebook: Path) -> list[Path]:
-    """Review copies (`_review/<name>.py|.scala|.html` beside the notebook), as the save hook writes them."""
-    from pyshim_hooks.exporter import ExportOptions, export_notebook, review_folder
-
-    try:
-        from pyshim_hooks.config import settings_from_config
-
-        options = settings_from_config().export_options()
-    except Exception:  # a broken Jupyter config must not stop the demo; defaults then
-        options = ExportOptions()
-    export_notebook(notebook, options)
-    folder = review_folder(notebook, options)
-    return sorted(p for p in folder.glob(f"{notebook.stem}.*") if p.is_file())
+    return execute(source, Path(executed_dir) / source.name, env, progress=progress, cwd=cwd,
+                   timeout=timeout, startup_timeout=startup_timeout)
 
 
 # --- the whole demo ----------------------------------------------------------------------
 
 def run_all(notebooks: list[Path], executed_dir: Path, env: dict[str, str],
             out: TextIO | None = None) -> list[NotebookRun]:
+    """Each notebook as a job without parameters (`pyshim run`'s runner), one after the other."""
+    import nbformat
+
     out = out or sys.stdout
     runs = []
     for i, path in enumerate(notebooks, 1):
-        import nbformat
-
         kernel = kernel_of(nbformat.read(path, as_version=4))
         print(f"[{i}/{len(notebooks)}] {path.name} on kernel {kernel}", file=out, flush=True)
-        run = run_notebook(path, executed_dir, env, progress=lambda text: print(text, end="", file=out, flush=True))
-        try:
-            run.review_copies = export_review(run.executed)
-        except Exception as err:  # pyshim_hooks' ExportError names the notebook and the reason
-            raise PyshimError(f"review copies of {run.executed} could not be written: {err}") from None
-        print(f"      done in {_duration(run.seconds)}; saved {_show(run.executed)}", file=out, flush=True)
-        runs.append(run)
+        job = run_job(path, {}, executed_dir / Path(path).name, None, env,
+                      progress=lambda text: print(text, end="", file=out, flush=True))
+        print(f"      done in {_duration(job.run.seconds)}; saved {_show(job.run.executed)}; "
+              f"MLflow run {job.run_id} in experiment {job.experiment}", file=out, flush=True)
+        runs.append(job.run)
     return runs
 
 
@@ -249,7 +96,7 @@ def champion(env: dict[str, str]) -> str:
         mv = client.get_model_version_by_alias(MODEL_NAME, MODEL_ALIAS)
         return f"{MODEL_NAME} version {mv.version} (alias {MODEL_ALIAS}, run {mv.run_id})"
     except Exception as err:
-        return f"{MODEL_NAME}@{MODEL_ALIAS}: not found ({_first_line(str(err), 100)})"
+        return f"{MODEL_NAME}@{MODEL_ALIAS}: not found ({first_line(str(err), 100)})"
 
 
 def mlflow_ui_hint(uri: str) -> str:
@@ -276,12 +123,15 @@ def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str
         copies = sorted({p.parent for run in runs for p in run.review_copies})
         if copies:
             lines.append(f"  review copies: {', '.join(_show(c) + '/' for c in copies)}")
-    lines.append(f"  MLflow tracking URI: {env['MLFLOW_TRACKING_URI']}")
+    lines.append(f"  MLflow tracking URI: {env['MLFLOW_TRACKING_URI']} (one run per notebook in experiment "
+                 f"{env.get('PYSHIM_JOB_EXPERIMENT') or JOB_EXPERIMENT})")
     lines += ["", "Try next:",
               "  make lab     JupyterLab on notebooks/ with the pyshim kernels, the save hook and the %load",
               "               snippets ready: `%load setup` in Scala, `%load snippets/setup.py` in Python;",
               "               `touch notebooks/.ipynb_saveprocess` turns on review copies (_review/) on save",
               "  make serve   the same model over REST: MLflow's scoring server on http://127.0.0.1:5001",
+              "  pyshim run   a notebook as a job with parameters, one MLflow run each:",
+              "               .venv/bin/pyshim run notebooks/02_score_from_scala.ipynb -r output_path /tmp/scored.parquet",
               f"  MLflow UI:   {mlflow_ui_hint(env['MLFLOW_TRACKING_URI'])}"]
     return "\n".join(lines)
 
@@ -308,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = run_all(notebooks, executed_dir, env)
     except NotebookFailed as err:
         print(f"\npyshim demo stopped: {err}", file=sys.stderr)
+        print(f"  MLflow run {getattr(err, 'run_id', '?')}: FAILED", file=sys.stderr)
         return 1
     except PyshimError as err:
         print(f"\npyshim demo stopped: {err}", file=sys.stderr)
@@ -320,23 +171,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- small helpers -----------------------------------------------------------------------
-
-def _number(index: int | None) -> int | None:
-    return None if index is None else index + 1
-
-
-def _first_line(text: str, width: int = 80) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= width else line[: width - 3] + "..."
-    return ""
-
-
-def _shorten(text: str, width: int) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= width else text[: width - 4] + " ..."
-
 
 def _duration(seconds: float) -> str:
     if seconds < 60:
