@@ -1,4 +1,4 @@
-"""The `pyshim` command: install, uninstall, doctor, export, build."""
+"""The `pyshim` command: install, uninstall, doctor, export, build, lineage."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_build)
     sub.add_parser("kernelspecs", help="regenerate kernels/ from code").set_defaults(func=_kernelspecs)
     sub.add_parser("export", help="write review copies (.py/.scala and .html) of notebooks", add_help=False)
+    sub.add_parser("lineage", help="which job, parameters, model versions and inputs wrote an output folder",
+                   add_help=False)
     return top
 
 
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from pyshim_hooks import export
 
         return export.main(argv[1:])
+    if argv[:1] == ["lineage"]:  # reads one JSON file: no Spark, no MLflow, answers at once
+        from . import lineage
+
+        return lineage.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -6,7 +6,7 @@ import scala.tools.nsc.interpreter.{IR, OutputStream}
 import com.typesafe.config.{Config, ConfigFactory}
 import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Results}
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
-import pyshim.{CellOutput, Failures}
+import pyshim.{CellOutput, Failures, Lineage}
 
 /**
  * Toree's Scala interpreter with two changes, installed by the launcher in place of the
@@ -22,7 +22,12 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
     val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(kernel, output)
-    val result = failedMagic(CellOutput.run(cell) { super.interpret(code, silent, output) })
+    val result = failedMagic(CellOutput.run(cell) {
+      val done = super.interpret(code, silent, output)
+      // The cell ends once the lineage of its writes is recorded (a job's next step may read it).
+      if (cell.isDefined && Lineage.isInstalled) Lineage.flush(CellInterpreter.LineageWaitMs)
+      done
+    })
     if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
 
@@ -64,5 +69,6 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
 }
 
 object CellInterpreter {
+  private val LineageWaitMs = 120000L
   private val MagicFailure = """(?s)Magic (\S+) failed to execute with error: \n(.*)""".r
 }
