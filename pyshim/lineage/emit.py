@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from urllib.parse import urlparse
 
-PRODUCER = "https://github.com/pyshim/pyshim"
+PRODUCER = "urn:pyshim:lineage"  # OpenLineage wants a URI naming the producer
 ARTIFACT = "lineage.json"
 
 
