@@ -254,6 +254,16 @@ def _progress(p: dict) -> list[str]:
            f"\"Dropping event from queue\" in the kernel logs: {sum(p['dropped_events'].values())}. "
            f"Load average (1, 5, 15 min) start → end: {load}.", ""]
     return out
+def _lineage(g: dict) -> list[str]:
+    out = [f"## 7. Lineage listener: on and off in one kernel ({g['partitions']} partitions, "
+           f"median of {g['runs']} alternating runs after a warm-up)", "",
+           "| query | listener on | listener off | on / off | every run (on; off) |", "|---|---|---|---|---|"]
+    labels = {"query": "throughput's `sum(model(a, b, c))`", "write": "the scored table to Parquet, until its record is written"}
+    for kind, label in labels.items():
+        on, off = g[f"{kind}_on"], g[f"{kind}_off"]
+        out.append(f"| {label} | {_s(on['median'])} | {_s(off['median'])} | {_x(g[f'{kind}_on_vs_off'])} | "
+                   f"{_runs(on)}; {_runs(off)} |")
+    return out + [""]
 
 
 def _rest(r: dict, machine: dict) -> list[str]:
@@ -353,6 +363,8 @@ def render(results: dict) -> str:
         out += _progress(results["progress"])
     if results.get("completion"):
         out += _completion(results["completion"])
+    if results.get("lineage"):
+        out += _lineage(results["lineage"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

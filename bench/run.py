@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick               # a small smoke run (to a temp folder)
     .venv/bin/python bench/run.py --only throughput,growth --runs 5
 
-Benchmarks: coldstart, throughput, growth (shares throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
+Benchmarks: coldstart, throughput, growth and lineage (share throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
 latency of the same model behind `make serve`), progress (the per-cell Spark progress display on and off),
 completion (Tab latency per cell language on a warm kernel).
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "savehook", "rest", "native", "progress", "completion")
+ALL = ("coldstart", "throughput", "growth", "lineage", "savehook", "rest", "native", "progress", "completion")
 
 
 def settings(args) -> dict:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                               "machine": harness.machine()},
                      "targets": [], "notes": [], "errors": {}}
     targets = []
-    needs_model = {"coldstart", "throughput", "growth", "rest", "native"} & set(args.chosen)
+    needs_model = {"coldstart", "throughput", "growth", "lineage", "rest", "native"} & set(args.chosen)
     uri = None
     kernel = None
     try:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             uri = harness.log_model(root / "isolated" / "mlartifacts")
         if "coldstart" in args.chosen:
             targets += _step(results, "coldstart", lambda: _coldstart(root, uri, conf))
-        if {"throughput", "growth", "native"} & set(args.chosen):
+        if {"throughput", "growth", "lineage", "native"} & set(args.chosen):
             import throughput
 
             kernel = harness.Toree(root / "toree-throughput", name="throughput").start()
@@ -102,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                 if pyspy is None and not args.no_profile:
                     results["notes"].append("py-spy not found (--pyspy PATH): no worker profile in this run.")
                 targets += _step(results, "throughput", lambda: _throughput(kernel, uri, conf, pyspy, root))
-            elif "growth" in args.chosen:
+            elif {"growth", "lineage"} & set(args.chosen):
                 throughput.setup_kernel(kernel, uri, conf["rows"], conf["partitions"][:1])
             if "growth" in args.chosen and "throughput" not in results["errors"]:
                 targets += _step(results, "growth", lambda: _growth(kernel, conf))
+            if "lineage" in args.chosen and "throughput" not in results["errors"]:
+                targets += _step(results, "lineage", lambda: _lineage(kernel, conf))
             if "native" in args.chosen:
                 targets += _step(results, "native", lambda: _native(kernel, uri, conf, args.quick or args.native_main_only))
             kernel.close()
@@ -178,6 +180,14 @@ def _growth(kernel, conf: dict):
 
     result = growth.run(kernel, conf["sizes"], conf["runs"])
     return result, growth.targets(result)
+
+
+def _lineage(kernel, conf: dict):
+    import lineage
+
+    # More rounds than the others: the listener's cost is far below the machine's noise.
+    result = lineage.run(kernel, conf["partitions"], max(5, 2 * conf["runs"]))
+    return result, lineage.targets(result)
 
 
 def _savehook(root: Path, conf: dict):

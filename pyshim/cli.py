@@ -1,4 +1,4 @@
-"""The `pyshim` command: install, uninstall, doctor, export, build, run."""
+"""The `pyshim` command: install, uninstall, doctor, export, build, run, lineage."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("export", help="write review copies (.py/.scala and .html) of notebooks", add_help=False)
     sub.add_parser("run", help="run a notebook as a job with parameters (papermill), recorded as an MLflow run",
                    add_help=False)
+    sub.add_parser("lineage", help="which job, parameters, model versions and inputs wrote an output folder",
+                   add_help=False)
     return top
 
 
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         from .jobs import run
 
         return run.main(argv[1:])
+    if argv[:1] == ["lineage"]:  # reads one JSON file: no Spark, no MLflow, answers at once
+        from . import lineage
+
+        return lineage.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)

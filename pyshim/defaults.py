@@ -29,6 +29,10 @@ EXPERIMENT = "pyshim-demo"
 # the executors of the Toree kernel and of spark_session().
 JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
+# Lineage of every write (scala/src/pyshim/Lineage.scala), in the Toree kernel and in
+# spark_session(): a Spark QueryExecutionListener in pyshim's extension jar.
+LINEAGE_LISTENER = "pyshim.Lineage"
+
 # Spark settings of the project's Python notebooks (the Toree kernel gets SPARK_OPTS the same way).
 SPARK_CONF = {
     "spark.driver.extraJavaOptions": JIT_HUGE_METHODS,
@@ -129,12 +133,44 @@ def spark_session(app_name: str = "pyshim"):
     builder = SparkSession.builder.appName(app_name)
     if "spark.master" not in given:
         builder = builder.master("local[*]")
-    for key, value in spark_conf().items():
+    for key, value in {**spark_conf(), **_lineage_conf(given, opts)}.items():
         if key not in given:
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _flush_lineage_after_cells(spark)
     return spark
+
+
+def _lineage_conf(given: set[str], opts: str = "") -> dict[str, str]:
+    """pyshim's jar (model functions that run natively, the lineage listener) and the
+    listener, unless the user set spark.jars or the listeners themselves (then they add
+    pyshim.Lineage and the jar, as the README says). The jar is built if a source changed."""
+    import sys
+
+    from . import paths
+    from .kernel import scala_build
+
+    if {"spark.jars", "spark.sql.queryExecutionListeners"} & given or "--jars" in shlex.split(opts):
+        return {}
+    scala_build.build()
+    return {"spark.jars": str(paths.EXTENSION_JAR), "spark.sql.queryExecutionListeners": LINEAGE_LISTENER,
+            "spark.pyshim.python": sys.executable}
+
+
+def _flush_lineage_after_cells(spark) -> None:
+    """In IPython, a cell ends once the lineage of its writes is recorded, as in the Toree kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from . import lineage
+
+    if lineage.flush_hook not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", lineage.flush_hook)
 
 
 def settings_given(opts: str, env: dict[str, str] | None = None) -> set[str]:

@@ -70,9 +70,11 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     tracking_uri = mlflow.get_tracking_uri()
     phases.report("download")
     _check_server(model_uri, tracking_uri, mlflow.get_registry_uri())
-    resolved = _describe(model_uri, tracking_uri)
+    resolved, facts = _resolve(model_uri, tracking_uri)
     local = _download(model_uri, tracking_uri)
     meta = _pyfunc_metadata(local, model_uri)
+    if not facts.get("model_id") and getattr(meta, "model_id", None):
+        facts["model_id"] = meta.model_id  # MLflow 3 writes the logged model's id into MLmodel
     inputs = signatures.inputs_of(meta.signature)
     notes = []
     if meta.signature is None:
@@ -82,7 +84,8 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     data_type = _parse_ddl(ddl)
     phases.report("load")
     _preflight(name, model_uri, local, meta, data_type)
-    about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString()}
+    # Lineage records these with every write that calls the function (scala/src/pyshim/Lineage.scala).
+    about = {"model_uri": model_uri, "resolved": resolved, "result_type": data_type.simpleString(), **facts}
     decision = _native_decision(spark, native, local, meta, inputs, data_type)
     if native == "require" and decision.sql is None:
         raise ModelError(f"{name}: {model_uri} cannot run as native Spark SQL: {decision.reason}")
@@ -195,8 +198,9 @@ def _check_server(uri: str, tracking_uri: str, registry_uri: str, timeout: float
                              f"({reason}). Start it, or set MLFLOW_TRACKING_URI to a running server.") from None
 
 
-def _describe(uri: str, tracking_uri: str) -> str:
-    """Which model a URI means now: the registry version and run behind an alias."""
+def _resolve(uri: str, tracking_uri: str) -> tuple[str, dict[str, str]]:
+    """Which model a URI means now, as a phrase ("version 3, run ab12") and as facts
+    (version, registered_model, run_id, model_id; those known)."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -212,13 +216,21 @@ def _describe(uri: str, tracking_uri: str) -> str:
                 mv = client.get_model_version(ref, rest.split("/")[0])
             else:  # MLflow 3 logged model id: models:/m-...
                 logged = mlflow.get_logged_model(ref)
-                return f"logged model {logged.model_id}, run {logged.source_run_id}"
-            return f"version {mv.version}, run {mv.run_id}"
+                return (f"logged model {logged.model_id}, run {logged.source_run_id}",
+                        _known(model_id=logged.model_id, run_id=logged.source_run_id))
+            return (f"version {mv.version}, run {mv.run_id}",
+                    _known(version=mv.version, registered_model=mv.name, run_id=mv.run_id,
+                           model_id=getattr(mv, "model_id", None)))
         if uri.startswith("runs:/"):
-            return f"run {uri[len('runs:/'):].split('/')[0]}"
-        return "local model"
+            run = uri[len("runs:/"):].split("/")[0]
+            return f"run {run}", _known(run_id=run)
+        return "local model", {}
     except (MlflowException, IndexError, ValueError) as err:
         raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
+
+
+def _known(**facts) -> dict[str, str]:
+    return {k: str(v) for k, v in facts.items() if v}
 
 
 def _download(uri: str, tracking_uri: str) -> Path:

@@ -45,6 +45,24 @@ def _merge_jars(spark_opts: list[str], jar: str) -> list[str]:
     return [*opts, "--jars", jar]
 
 
+def _with_listener(spark_opts: list[str], listener: str = defaults.LINEAGE_LISTENER) -> list[str]:
+    """Lineage of every write (scala/src/pyshim/Lineage.scala): added to a user's own
+    listeners, never in their place."""
+    opts = list(spark_opts)
+    key = "spark.sql.queryExecutionListeners="
+    for i, opt in enumerate(opts):
+        value = opts[i + 1] if opt == "--conf" and i + 1 < len(opts) else opt[len("--conf="):] if opt.startswith("--conf=") else None
+        if value is not None and value.startswith(key):
+            names = [n for n in value[len(key):].split(",") if n.strip()]
+            merged = key + ",".join(names + ([] if listener in names else [listener]))
+            if opt == "--conf":
+                opts[i + 1] = merged
+            else:
+                opts[i] = "--conf=" + merged
+            return opts
+    return [*opts, "--conf", key + listener]
+
+
 def kernel_environment(resource_dir: Path | None, base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
     env["SPARK_HOME"] = str(paths.spark_home())
@@ -78,6 +96,7 @@ def kernel_command(connection_file: str, env: dict[str, str]) -> list[str]:
         # Not spark-warehouse/ in the notebook's folder (the kernel's working folder).
         spark_opts += ["--conf", f"spark.sql.warehouse.dir={defaults.output_dir(env, create=False) / 'spark-warehouse'}"]
     spark_opts += _worker_daemon_conf(env)
+    spark_opts = _with_listener(spark_opts)
     if "spark.executor.extraJavaOptions" not in defaults.settings_given(env.get("SPARK_OPTS", ""), env):
         # A cluster's executors run the native model functions; the driver gets it above.
         spark_opts += ["--conf", f"spark.executor.extraJavaOptions={defaults.JIT_HUGE_METHODS}"]

@@ -20,7 +20,14 @@ final case class InputSpec(name: String, dataType: Option[DataType]) {
 /** A model function: runs `udf` in Python workers, or `native` (a Spark SQL expression over the inputs' names). */
 final class ModelFunction(val name: String, val udf: UserDefinedPythonFunction,
                           val inputs: Seq[InputSpec], val positional: Boolean,
-                          val native: Option[NativeBody] = None)
+                          val native: Option[NativeBody] = None, val registration: Long = -1L)
+
+/**
+ * What one registration was (a name registered again is a new one): what lineage records of
+ * a query that called it, found from the plan even after the name moved to another version.
+ * `about` holds model_uri, version, run_id, model_id, registered_model, runs (see Describe).
+ */
+final case class Registration(id: Long, name: String, native: Boolean, about: Map[String, String])
 
 /** A model compiled to Spark SQL (pyshim/native): the parsed expression and its result type. */
 final case class NativeBody(expression: Expression, resultType: DataType)
@@ -29,7 +36,8 @@ final case class NativeBody(expression: Expression, resultType: DataType)
  * A call of a native model function: shows (and names its result column) as `wine(a, b, c)`,
  * while the analyzer and optimizer see the compiled expression it stands for.
  */
-case class NativeModelCall(functionName: String, parameters: Seq[Expression], replacement: Expression)
+case class NativeModelCall(functionName: String, parameters: Seq[Expression], replacement: Expression,
+                           registration: Long = -1L)
   extends RuntimeReplaceable with InheritAnalysisRules {
   override def prettyName: String = functionName
   override protected def withNewChildInternal(newChild: Expression): Expression = copy(replacement = newChild)
@@ -67,7 +75,22 @@ object Describe {
  */
 object Functions {
   private val current = new ConcurrentHashMap[String, ModelFunction]()
+  private val registrations = new ConcurrentHashMap[java.lang.Long, Registration]()
+  // A Python model function's calls carry its PythonFunction object: the key to its registration.
+  private val byPythonFunction = java.util.Collections.synchronizedMap(new java.util.IdentityHashMap[AnyRef, java.lang.Long]())
+  private val ids = new java.util.concurrent.atomic.AtomicLong()
   @volatile var beforeCall: () => Unit = () => ()
+
+  def registration(id: Long): Option[Registration] = Option(registrations.get(id))
+  def registrationOf(pythonFunction: AnyRef): Option[Registration] =
+    Option(byPythonFunction.get(pythonFunction)).flatMap(id => registration(id))
+
+  private def remember(name: String, native: Boolean, about: java.util.Map[String, String]): Long = {
+    val id = ids.incrementAndGet()
+    val registered = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString
+    registrations.put(id, Registration(id, name, native, about.asScala.toMap + ("registered" -> registered)))
+    id
+  }
 
   /** Called from Python. Returns true when the name was already a model function. */
   def register(spark: SparkSession, name: String, udf: UserDefinedPythonFunction,
@@ -83,7 +106,9 @@ object Functions {
       InputSpec(n, if (t == null || t.isEmpty) None else Some(DataType.fromDDL(t)))
     }.toSeq
     val replaced = current.containsKey(name)
-    current.put(name, new ModelFunction(name, udf, specs, positional))
+    val id = remember(name, native = false, about)
+    byPythonFunction.put(udf.func, id)
+    current.put(name, new ModelFunction(name, udf, specs, positional, registration = id))
     spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
       Describe.info(name, specs, about.asScala.toMap), (args: Seq[Expression]) => build(name, args))
     replaced
@@ -106,7 +131,8 @@ object Functions {
     val specs = inputNames.asScala.zip(inputTypes.asScala).map { case (n, t) => InputSpec(n, Some(DataType.fromDDL(t))) }.toSeq
     val body = NativeBody(spark.sessionState.sqlParser.parseExpression(expression), DataType.fromDDL(resultType))
     val replaced = current.containsKey(name)
-    current.put(name, new ModelFunction(name, null, specs, positional = false, native = Some(body)))
+    val id = remember(name, native = true, about)
+    current.put(name, new ModelFunction(name, null, specs, positional = false, native = Some(body), registration = id))
     spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
       Describe.info(name, specs, about.asScala.toMap, "scala_udf"), (args: Seq[Expression]) => build(name, args))
     replaced
@@ -140,7 +166,7 @@ object Functions {
       })
     }.reduceOption[Expression](Or)
     val typed = Cast(scored, body.resultType)
-    NativeModelCall(fn.name, args, missing.fold[Expression](typed)(nullWhen(_, typed)))
+    NativeModelCall(fn.name, args, missing.fold[Expression](typed)(nullWhen(_, typed)), fn.registration)
   }
 
   /**

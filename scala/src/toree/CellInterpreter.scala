@@ -9,7 +9,7 @@ import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
 import org.apache.toree.global.StreamState
 import org.apache.toree.utils.TaskManager
-import pyshim.{Assist, CellOutput, Failures, Progress}
+import pyshim.{Assist, CellOutput, Failures, Lineage, Progress}
 
 /**
  * Toree's Scala interpreter with these changes, installed by the launcher in place of the
@@ -43,7 +43,14 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
     val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(kernel, output)
-    val result = failedMagic(CellOutput.run(cell) { Progress.during(cell) { super.interpret(code, silent, output) } })
+    val result = failedMagic(CellOutput.run(cell) {
+      Progress.during(cell) {
+        val done = super.interpret(code, silent, output)
+        // The cell ends once the lineage of its writes is recorded (a job's next step may read it).
+        if (cell.isDefined && Lineage.isInstalled) Lineage.flush(CellInterpreter.LineageWaitMs)
+        done
+      }
+    })
     if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
 
@@ -119,5 +126,6 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
 
 object CellInterpreter {
   private val InterruptGraceMs = 100L
+  private val LineageWaitMs = 120000L
   private val MagicFailure = """(?s)Magic (\S+) failed to execute with error: \n(.*)""".r
 }
