@@ -304,13 +304,35 @@ object Recorder {
       case JArray(items) => items
       case _ => Nil
     }
-    val all = (earlier :+ record).takeRight(MaxRecords)
+    val all = (nestedInto(earlier, record) :+ withNested(earlier, record)).takeRight(MaxRecords)
     val text = pretty(render(("pyshim_lineage" -> 1) ~ ("writes" -> JArray(all))))
     val staged = new Path(file.getParent, s"_pyshim_lineage.${java.util.UUID.randomUUID()}.tmp")
     val out = fs.create(staged, true)
     try out.write(text.getBytes(StandardCharsets.UTF_8)) finally out.close()
     fs.delete(file, false)
     if (!fs.rename(staged, file)) { fs.delete(staged, false); throw new java.io.IOException(s"cannot rename $staged to $file") }
+  }
+
+  /**
+   * CREATE TABLE AS SELECT (and saveAsTable of a new table) runs its insert as a query of its
+   * own, which Spark reports first, with the rows written but no table name; the CTAS then
+   * has the name and no metrics. The two become one record: the insert's figures, the table's name.
+   */
+  private def nested(earlier: List[JValue], record: JValue): Option[JValue] = (earlier.lastOption, record \ "output") match {
+    case (Some(last), out: JObject) if (out \ "rows") == JNothing && (out \ "table") != JNothing &&
+        (last \ "output" \ "table") == JNothing && (last \ "output" \ "path") == (out \ "path") => Some(last)
+    case _ => None
+  }
+
+  private def nestedInto(earlier: List[JValue], record: JValue): List[JValue] =
+    if (nested(earlier, record).isDefined) earlier.init else earlier
+
+  private def withNested(earlier: List[JValue], record: JValue): JValue = nested(earlier, record) match {
+    case Some(last) =>
+      val figures: JValue = JObject("output" -> JObject(
+        "rows" -> (last \ "output" \ "rows"), "bytes" -> (last \ "output" \ "bytes"), "files" -> (last \ "output" \ "files")))
+      record merge figures
+    case None => record
   }
 
   def readText(file: Path, conf: Configuration): Option[String] = Try {
