@@ -6,6 +6,7 @@ store (the session's, in a temp folder), the real example notebooks 02 and 03.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import re
@@ -64,6 +65,18 @@ def rows_in(path: Path) -> int:
     import pyarrow.dataset as ds
 
     return ds.dataset(str(path), format="parquet").count_rows()
+
+
+def wine_input(path: Path, copies: int) -> tuple[Path, int]:
+    """The wine data as notebook 2's input_path takes it (wine_id, the features, target, copy)."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.rename(columns=lambda name: name.replace("/", "_"))
+    wine.insert(0, "wine_id", range(len(wine)))
+    rows = pd.concat([wine.assign(copy=i) for i in range(copies)], ignore_index=True)
+    rows.to_parquet(path)
+    return path, len(rows)
 
 
 @pytest.fixture
@@ -256,14 +269,16 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
 
     target = tmp_path / "scored.parquet"
     executed = tmp_path / "02-job.ipynb"
+    source, source_rows = wine_input(tmp_path / "wines.parquet", copies=10)
     notebook = demo.NOTEBOOKS_DIR / "02_score_from_scala.ipynb"
     env = {**demo_env, "PYSHIM_OUTPUT_DIR": str(tmp_path / "output")}
     done = subprocess.run([str(Path(sys.executable).parent / "pyshim"), "run", str(notebook),
+                           "-r", "input_path", str(source),
                            "-r", "output_path", str(target), "-r", "model_uri", "models:/wine_classifier@champion",
                            "--output", str(executed), "--experiment", "scala-job"],
                           env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert rows_in(target) == ROWS
+    assert rows_in(target) == source_rows
     assert not (tmp_path / "output" / "wine_scored_scala.parquet").exists()  # the default, not written
 
     ran = nbformat.read(executed, as_version=4)
@@ -279,7 +294,8 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
 
     (run,) = runs_in("scala-job")
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"output_path": str(target), "model_uri": "models:/wine_classifier@champion"}
+    assert run.data.params == {"input_path": str(source), "output_path": str(target),
+                               "model_uri": "models:/wine_classifier@champion"}
     tags = run.data.tags
     assert tags["pyshim.job.notebook_sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
     assert tags["pyshim.job.kernel"] == "pyshim-scala"
@@ -287,9 +303,22 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
         ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert {"pyshim.version.pyshim", "pyshim.version.spark", "pyshim.version.mlflow",
             "pyshim.version.python"} <= set(tags)
-    assert artifacts(run.info.run_id) == {"02-job.ipynb", "02-job.kernel.log",
+    assert artifacts(run.info.run_id) == {"02-job.ipynb", "02-job.kernel.log", "lineage.json",
                                           "_review/02-job.scala", "_review/02-job.html"}
     assert f"MLflow run {run.info.run_id} in experiment scala-job: FINISHED" in done.stdout
+
+    # The write's lineage: in the output folder and in the run, naming the version the alias gave.
+    (write,) = json.loads((target / "_pyshim_lineage.json").read_text())["writes"]
+    assert write["output"]["rows"] == source_rows
+    assert [Path(i["path"].removeprefix("file:")) for i in write["inputs"]] == [source]
+    (fn,) = write["functions"]
+    assert (fn["name"], fn["model_uri"], fn["version"]) == ("wine", "models:/wine_classifier@champion", version)
+    assert write["job"]["run_id"] == run.info.run_id
+    logged = client().download_artifacts(run.info.run_id, "lineage.json", str(tmp_path / "dl"))
+    assert json.loads(Path(logged).read_text())["writes"] == [write]
+    digest = write["inputs"][0]["digest"]
+    found = client().search_runs([run.info.experiment_id], filter_string=f"dataset.digest = '{digest}'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
 
 
 @pytest.mark.toree
