@@ -254,8 +254,10 @@ def _progress(p: dict) -> list[str]:
            f"\"Dropping event from queue\" in the kernel logs: {sum(p['dropped_events'].values())}. "
            f"Load average (1, 5, 15 min) start → end: {load}.", ""]
     return out
+
+
 def _lineage(g: dict) -> list[str]:
-    out = [f"## 7. Lineage listener: on and off in one kernel ({g['partitions']} partitions, "
+    out = [f"## 9. Lineage listener: on and off in one kernel ({g['partitions']} partitions, "
            f"median of {g['runs']} alternating runs after a warm-up)", "",
            "| query | listener on | listener off | on / off | every run (on; off) |", "|---|---|---|---|---|"]
     labels = {"query": "throughput's `sum(model(a, b, c))`", "write": "the scored table to Parquet, until its record is written"}
@@ -327,7 +329,7 @@ def _native(n: dict) -> list[str]:
 
 
 def _completion(c: dict) -> list[str]:
-    out = ["## 7. Tab completion on a warm kernel, per cell language", "",
+    out = ["## 8. Tab completion on a warm kernel, per cell language", "",
            f"A `complete_request` timed from the request to its reply (jupyter_client, loopback); the kinds "
            f"interleaved, {c['runs']} of each after {c['warmup']} warm-up requests.", "",
            "| cell | code completed | median | best | worst |", "|---|---|---|---|---|"]
