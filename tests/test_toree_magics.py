@@ -167,7 +167,7 @@ def test_magic_text_comes_before_the_cells_value(pyshim_run):
         if "stream" in kinds and "execute_result" in kinds:
             assert max(i for i, k in enumerate(kinds) if k == "stream") < kinds.index("execute_result"), kinds
         if "display_data" in kinds and "execute_result" in kinds:
-            assert kinds.index("display_data") < kinds.index("execute_result"), kinds
+            assert kinds.index("display_data") < kinds.index("execute_result"), (result.outputs, kinds)
 
 
 def test_lsmagic_lists_every_stock_magic_and_pyshims(stock, pyshim_run):

@@ -1,7 +1,10 @@
 package org.apache.toree.pyshim
 
+import java.io.PrintWriter
+
 import scala.concurrent.{ExecutionContext, Future}
-import scala.tools.nsc.interpreter.{IR, OutputStream}
+import scala.tools.nsc.Settings
+import scala.tools.nsc.interpreter.{IMain, IR, OutputStream}
 
 import com.typesafe.config.{Config, ConfigFactory}
 import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Interpreter, Results}
@@ -19,17 +22,30 @@ import pyshim.{Assist, CellOutput, Failures, Lineage, Progress}
  *    message instead of the SparkException, the worker's traceback and the JVM frames;
  *  - the cell's Spark jobs carry its job tag (pyshim.Progress): they show in its progress
  *    display, and an interrupt cancels them and no other cell's.
- *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist).
+ *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist), and
+ *    Scala's Tab finds its presentation compiler made ahead of time (SpareCompilerRepl);
+ *  - what Toree shows of definitions goes out in order, before the value (CellDisplays).
  */
 class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   def this() = this(ConfigFactory.load)
 
+  @volatile private var toreeKernel: KernelLike = _
+
   /** Also Shift-Tab (inspect_request), which Toree 0.5 leaves unanswered (see InspectHandler). */
   override def init(kernel: KernelLike): Interpreter = {
     val interpreter = super.init(kernel)
+    toreeKernel = kernel
+    _kernel = CellDisplays.around(kernel) // after init: the REPL's `kernel` variable stays Toree's own
     InspectHandler.install(kernel, (code, cursor, detail) =>
       Assist.inspect(code, cursor, detail, (scala, start, end) => ReplAccess.typeAt(this, scala, start, end)))
     interpreter
+  }
+
+  /** Toree's REPL, with Tab's compiler made ahead of time (SpareCompilerRepl). */
+  override def newIMain(settings: Settings, out: PrintWriter): IMain = {
+    val repl = new SpareCompilerRepl(settings, out)
+    repl.initializeSynchronous()
+    repl
   }
 
   /** Tab, per cell language (pyshim.Assist): Toree's own completion for Scala. Positions in code points. */
@@ -42,7 +58,7 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   override def interpret(code: String, silent: Boolean, output: Option[OutputStream]):
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
-    val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(kernel, output)
+    val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(toreeKernel, output)
     val result = failedMagic(CellOutput.run(cell) {
       Progress.during(cell) {
         val done = super.interpret(code, silent, output)
@@ -51,6 +67,10 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
         done
       }
     })
+    iMain match {
+      case repl: SpareCompilerRepl => repl.cellEnded()
+      case _ =>
+    }
     if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
 
