@@ -1,4 +1,4 @@
-"""Benchmark 7: Tab completion on a warm kernel, per cell language.
+"""Benchmark 8: Tab completion on a warm kernel, per cell language.
 
 A complete_request goes to the kernel as a front end sends it (jupyter_client, loopback) and
 is timed until its complete_reply: a Scala cell (`spark.rang`, Toree's presentation

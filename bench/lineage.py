@@ -1,4 +1,4 @@
-"""Benchmark: what the lineage listener (scala/src/pyshim/Lineage.scala) costs.
+"""Benchmark 9: what the lineage listener (scala/src/pyshim/Lineage.scala) costs.
 
 In the throughput benchmark's kernel, with its cached table and model function: the same
 query (`sum(model(a, b, c))` from a Scala cell) with the listener on and off

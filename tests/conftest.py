@@ -103,6 +103,14 @@ def mlflow_models(isolated_home):
     return build_models(isolated_home / "models-work")
 
 
+@pytest.fixture(scope="session")
+def native_models(isolated_home):
+    """Every model kind the native compiler knows, trained and logged once (native_zoo.py)."""
+    import native_zoo
+
+    return native_zoo.build()
+
+
 def start_toree(workdir: Path, name: str = "toree", **env: str) -> KernelDriver:
     workdir.mkdir(parents=True, exist_ok=True)
     return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env})

@@ -20,8 +20,8 @@ def _scala_str(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def zoo(isolated_home):
-    return native_zoo.build()
+def zoo(native_models):
+    return native_models
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ NATIVE = "native Spark SQL, no Python workers"
 
 
 @pytest.fixture(scope="module")
-def zoo(isolated_home):
-    return native_zoo.build()
+def zoo(native_models):
+    return native_models
 
 
 def _frame(spark, rows: pd.DataFrame):
