@@ -1,10 +1,7 @@
 package org.apache.toree.pyshim
 
-import java.io.PrintWriter
-
 import scala.concurrent.{ExecutionContext, Future}
-import scala.tools.nsc.Settings
-import scala.tools.nsc.interpreter.{IMain, IR, OutputStream}
+import scala.tools.nsc.interpreter.{IR, OutputStream}
 
 import com.typesafe.config.{Config, ConfigFactory}
 import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput, Interpreter, Results}
@@ -22,8 +19,7 @@ import pyshim.{Assist, CellOutput, Failures, Lineage, Progress}
  *    message instead of the SparkException, the worker's traceback and the JVM frames;
  *  - the cell's Spark jobs carry its job tag (pyshim.Progress): they show in its progress
  *    display, and an interrupt cancels them and no other cell's.
- *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist), and
- *    Scala's Tab finds its presentation compiler made ahead of time (SpareCompilerRepl);
+ *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist);
  *  - what Toree shows of definitions goes out in order, before the value (CellDisplays).
  */
 class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
@@ -39,13 +35,6 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
     InspectHandler.install(kernel, (code, cursor, detail) =>
       Assist.inspect(code, cursor, detail, (scala, start, end) => ReplAccess.typeAt(this, scala, start, end)))
     interpreter
-  }
-
-  /** Toree's REPL, with Tab's compiler made ahead of time (SpareCompilerRepl). */
-  override def newIMain(settings: Settings, out: PrintWriter): IMain = {
-    val repl = new SpareCompilerRepl(settings, out)
-    repl.initializeSynchronous()
-    repl
   }
 
   /** Tab, per cell language (pyshim.Assist): Toree's own completion for Scala. Positions in code points. */
@@ -67,10 +56,6 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
         done
       }
     })
-    iMain match {
-      case repl: SpareCompilerRepl => repl.cellEnded()
-      case _ =>
-    }
     if (silent) result else cell.fold(result)(valueSentBeforeReply(result, _))
   }
 
