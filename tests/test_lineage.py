@@ -157,6 +157,19 @@ def test_recorded_rows_bytes_and_files_are_what_spark_reads_back(kernel, scored)
     assert len(pd.read_parquet(scored["x"])) == 1000
 
 
+def test_a_write_from_a_cached_table_records_its_rows(kernel, inputs, work):
+    """A query on a cached table runs under adaptive execution: the write node is in its final plan."""
+    target = work / "scored_cached"
+    kernel.run(f"""
+val cachedIn = spark.read.parquet({_scala_str(inputs)}).cache()
+cachedIn.count()
+cachedIn.selectExpr("a + b AS s").write.mode("overwrite").parquet({_scala_str(target)})
+cachedIn.unpersist()
+""").ok()
+    out = _writes(target)[-1]["output"]
+    assert (out["rows"], out["files"]) == (1000, len([p for p in target.iterdir() if not p.name.startswith(("_", "."))]))
+
+
 def test_input_digest_is_stable_across_a_rerun_and_changes_when_a_file_is_added(kernel, scored, inputs, work):
     (first,) = scored["first"]["inputs"]
     assert first["files"] == 2 and len(first["digest"]) == 32

@@ -15,7 +15,8 @@ import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.catalyst.catalog.{CatalogTable, HiveTableRelation}
 import org.apache.spark.sql.catalyst.expressions.PythonUDF
 import org.apache.spark.sql.catalyst.plans.logical.{LogicalPlan, V2WriteCommand}
-import org.apache.spark.sql.execution.QueryExecution
+import org.apache.spark.sql.execution.{QueryExecution, SparkPlan}
+import org.apache.spark.sql.execution.adaptive.AdaptiveSparkPlanExec
 import org.apache.spark.sql.execution.command.{CreateDataSourceTableAsSelectCommand, DataWritingCommand, DataWritingCommandExec}
 import org.apache.spark.sql.execution.datasources.{FileIndex, HadoopFsRelation, InsertIntoHadoopFsRelationCommand, LogicalRelation,
   PartitioningAwareFileIndex, SaveIntoDataSourceCommand}
@@ -129,13 +130,21 @@ object Writes {
     table.storage.locationUri.map(_.toString).orElse(
       Try(spark.sessionState.catalog.getTableMetadata(table.identifier).location.toString).toOption)
 
-  /** Rows, bytes and files written, from the write's own SQL metrics. */
+  /**
+   * Rows, bytes and files written, from the write's own SQL metrics. A write whose query reads
+   * a cached table runs under adaptive execution: the write node is in its final plan.
+   */
   private def metrics(qe: QueryExecution): Map[String, Long] =
-    Try(qe.executedPlan.collectFirst {
+    Try(finalPlan(qe.executedPlan).collectFirst {
       case d: DataWritingCommandExec => d.cmd.metrics.map { case (k, m) => k -> m.value }
       case p if p.nodeName.endsWith("Exec") && p.metrics.contains("numOutputRows") && p.nodeName.contains("Write") =>
         p.metrics.map { case (k, m) => k -> m.value }
     }.getOrElse(Map.empty[String, Long])).getOrElse(Map.empty)
+
+  private def finalPlan(plan: SparkPlan): SparkPlan = plan match {
+    case adaptive: AdaptiveSparkPlanExec => finalPlan(adaptive.executedPlan)
+    case other => other
+  }
 }
 
 object Plans {
