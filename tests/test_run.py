@@ -312,7 +312,7 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
     assert write["output"]["rows"] == source_rows
     assert [Path(i["path"].removeprefix("file:")) for i in write["inputs"]] == [source]
     (fn,) = write["functions"]
-    assert (fn["name"], fn["model_uri"], fn["version"]) == ("wine", "models:/wine_classifier@champion", version)
+    assert (fn["name"], fn["model_uri"], fn["version"]) == ("wine", "models:/wine_classifier@champion", str(version))
     assert write["job"]["run_id"] == run.info.run_id
     logged = client().download_artifacts(run.info.run_id, "lineage.json", str(tmp_path / "dl"))
     assert json.loads(Path(logged).read_text())["writes"] == [write]
