@@ -53,6 +53,7 @@ TUTORIAL = [
 ]
 PYSHIM_LSMAGIC = "pyshim magics:\n%pyshim %register_model %load\n%%python\n"
 RICH = ("display_data", "execute_result")
+LONG_JOB = "sc.parallelize(1 to 400, 400).foreach(_ => Thread.sleep(25))"  # 5 s on two cores
 
 
 def _stock_spec(data_dir) -> None:
@@ -134,21 +135,24 @@ def stock(tutorial_cells, isolated_home, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pyshim_run(stock, tutorial_cells, tmp_path_factory):
     """The same cells in pyshim's kernel, read as nbclient does: up to each cell's idle."""
-    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics")
+    # Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here).
+    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", PYSHIM_PROGRESS="0",
+                         SPARK_OPTS="--master local[2]")
     pid = driver.pid
     try:
         results = [driver.run(code) for code in tutorial_cells]
         ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
                              'Console.err.println("four")\nkernel.err.println("five")')
+        long_job = driver.run(LONG_JOB)
     finally:
         driver.shutdown()
     assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
-    return results, ordered
+    return results, ordered, long_job
 
 
 @pytest.mark.parametrize("index", range(len(TUTORIAL)), ids=[f"{i}-{c.splitlines()[-1][:30]}" for i, c in enumerate(TUTORIAL)])
 def test_cell_shows_what_stock_toree_shows(stock, pyshim_run, index):
-    results, _ = pyshim_run
+    results = pyshim_run[0]
     result = results[index]
     assert result.status == "ok", result.error_text
     expected, got = _text(stock[index]), _text(result.outputs)
@@ -161,7 +165,7 @@ def test_cell_shows_what_stock_toree_shows(stock, pyshim_run, index):
 
 
 def test_magic_text_comes_before_the_cells_value(pyshim_run):
-    results, _ = pyshim_run
+    results = pyshim_run[0]
     for result in results:
         kinds = [kind for kind, _ in result.outputs]
         if "stream" in kinds and "execute_result" in kinds:
@@ -179,6 +183,13 @@ def test_lsmagic_lists_every_stock_magic_and_pyshims(stock, pyshim_run):
 
 
 def test_kernel_out_and_err_keep_their_order_with_println(pyshim_run):
-    _, ordered = pyshim_run
+    ordered = pyshim_run[1]
     assert ordered.ok().stdout == "one\ntwo\nthree\nfour\n"  # Toree's REPL writes Console.err to stdout
     assert ordered.stderr == "five\n"
+
+
+def test_progress_off_shows_no_progress_display(pyshim_run):
+    """PYSHIM_PROGRESS=0 in the kernel's environment: a job of seconds shows nothing of its own."""
+    long_job = pyshim_run[2]
+    assert long_job.status == "ok", long_job.error_text
+    assert long_job.outputs == []
