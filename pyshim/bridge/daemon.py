@@ -44,6 +44,10 @@ def preload(names: list[str]) -> list[str]:
 
 
 def main() -> None:
+    # A process group of its own before the slow imports, as PySpark's manager() makes later:
+    # Jupyter's interrupt signals the kernel's group, and a daemon still importing would die
+    # of that Ctrl-C, failing the Python tasks of every cell, not only the interrupted one's.
+    os.setpgid(0, 0)
     preload(preload_names(dict(os.environ)))
     from pyshim.bridge import worker as _worker
 
