@@ -64,7 +64,7 @@ def _editor(page, index: int):
     return page.locator(EDITORS).nth(index)
 
 
-def test_python_and_sql_cells_are_highlighted_in_their_language(tmp_path, browser_page):
+def test_python_and_sql_cells_are_highlighted_in_their_language_in_lab_and_notebook_7(tmp_path, browser_page):
     page = browser_page
     base = tmp_path / "lab"
     # JupyterLab looks for extensions in JUPYTER_PATH first: the copy this server's install put there.
@@ -115,6 +115,11 @@ def test_python_and_sql_cells_are_highlighted_in_their_language(tmp_path, browse
             page.goto(url)
             page.locator(EDITORS).nth(3).wait_for(timeout=LAB_LOAD_TIMEOUT * 1000)
             _wait_languages(page, ["scala", "scala", "sql", "python"])
+
+            # Notebook 7 (the same server, the same kernel): the extension loads there too.
+            page.goto(f"{server.url}/notebooks/modes.ipynb?token={server.token}")
+            page.locator(EDITORS).nth(3).wait_for(timeout=LAB_LOAD_TIMEOUT * 1000)
+            _wait_languages(page, ["scala", "scala", "sql", "python"], KERNEL_START_TIMEOUT)
         finally:
             for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
                 server.session.delete(f"{server.url}/api/kernels/{kernel['id']}", timeout=60)
