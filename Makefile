@@ -28,14 +28,16 @@ java:
 demo: java setup
 	$(PY) -m pyshim.tools.demo
 
+# The cluster and tracking-server tests run with `make test-cluster` (they would take CI past
+# its 40 minutes: a standalone cluster, `mlflow server` and their kernels, several minutes on CI).
 test: java setup lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 # ruff: pyflakes, syntax, loop-variable closures ([tool.ruff] in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# Only the cluster and tracking-server tests (`make test` runs them too): a Spark standalone
+# Only the cluster and tracking-server tests (`make test` leaves them out): a Spark standalone
 # master + 2 workers and `mlflow server`, all on 127.0.0.1, started and stopped by the tests.
 test-cluster: java setup
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
