@@ -5,8 +5,7 @@ is timed until its complete_reply: a Scala cell (`spark.rang`, Toree's presentat
 compiler), a `%%python` cell (`collections.Ord`, IPython's completer in the sidecar) and a
 `%%sql` cell (a temp view by its prefix, from the session's catalog). The kinds are
 interleaved, after warm-up requests of each, a second apart as a user types between two
-Tabs; every reply must hold the
-expected name. Target: a median of 300 ms or less for each.
+Tabs; every reply must hold the expected name. Target: a median of 300 ms or less for each.
 """
 from __future__ import annotations
 

@@ -15,8 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from typing import NamedTuple
+
 from conftest import start_toree
-from kernel_driver import KernelDriver, wait_gone
+from kernel_driver import CellResult, KernelDriver, wait_gone
+from test_progress import SCALA_JOB, TWO_CORES
 
 from pyshim import paths
 
@@ -53,7 +56,6 @@ TUTORIAL = [
 ]
 PYSHIM_LSMAGIC = "pyshim magics:\n%pyshim %register_model %load\n%%python\n"
 RICH = ("display_data", "execute_result")
-LONG_JOB = "sc.parallelize(1 to 400, 400).foreach(_ => Thread.sleep(25))"  # 5 s on two cores
 
 
 def _stock_spec(data_dir) -> None:
@@ -132,27 +134,33 @@ def stock(tutorial_cells, isolated_home, tmp_path_factory):
     return outputs
 
 
+class PyshimRun(NamedTuple):
+    results: list[CellResult]  # the tutorial's cells
+    ordered: CellResult  # kernel.out / println / Console.err / kernel.err in one cell
+    long_job: CellResult  # a job of seconds, with PYSHIM_PROGRESS=0
+
+
 @pytest.fixture(scope="module")
 def pyshim_run(stock, tutorial_cells, tmp_path_factory):
     """The same cells in pyshim's kernel, read as nbclient does: up to each cell's idle."""
     # Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here).
     driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", PYSHIM_PROGRESS="0",
-                         SPARK_OPTS="--master local[2]")
+                         SPARK_OPTS=TWO_CORES)
     pid = driver.pid
     try:
         results = [driver.run(code) for code in tutorial_cells]
         ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
                              'Console.err.println("four")\nkernel.err.println("five")')
-        long_job = driver.run(LONG_JOB)
+        long_job = driver.run(SCALA_JOB)  # 400 tasks of 25 ms: seconds on two cores
     finally:
         driver.shutdown()
     assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
-    return results, ordered, long_job
+    return PyshimRun(results, ordered, long_job)
 
 
 @pytest.mark.parametrize("index", range(len(TUTORIAL)), ids=[f"{i}-{c.splitlines()[-1][:30]}" for i, c in enumerate(TUTORIAL)])
 def test_cell_shows_what_stock_toree_shows(stock, pyshim_run, index):
-    results = pyshim_run[0]
+    results = pyshim_run.results
     result = results[index]
     assert result.status == "ok", result.error_text
     expected, got = _text(stock[index]), _text(result.outputs)
@@ -165,7 +173,7 @@ def test_cell_shows_what_stock_toree_shows(stock, pyshim_run, index):
 
 
 def test_magic_text_comes_before_the_cells_value(pyshim_run):
-    results = pyshim_run[0]
+    results = pyshim_run.results
     for result in results:
         kinds = [kind for kind, _ in result.outputs]
         if "stream" in kinds and "execute_result" in kinds:
@@ -176,20 +184,20 @@ def test_magic_text_comes_before_the_cells_value(pyshim_run):
 
 def test_lsmagic_lists_every_stock_magic_and_pyshims(stock, pyshim_run):
     stock_magics = set(re.findall(r"%%?\w+", _text(stock[0])["stdout"])) - {"%<magic_name>"}
-    listed = set(re.findall(r"%%?\w+", pyshim_run[0][0].stdout))
+    listed = set(re.findall(r"%%?\w+", pyshim_run.results[0].stdout))
     assert {"%truncation", "%showtypes", "%addjar", "%adddeps", "%%sql", "%%html", "%%dataframe"} <= stock_magics
     assert stock_magics <= listed
     assert {"%pyshim", "%register_model", "%load", "%%python"} <= listed
 
 
 def test_kernel_out_and_err_keep_their_order_with_println(pyshim_run):
-    ordered = pyshim_run[1]
+    ordered = pyshim_run.ordered
     assert ordered.ok().stdout == "one\ntwo\nthree\nfour\n"  # Toree's REPL writes Console.err to stdout
     assert ordered.stderr == "five\n"
 
 
 def test_progress_off_shows_no_progress_display(pyshim_run):
     """PYSHIM_PROGRESS=0 in the kernel's environment: a job of seconds shows nothing of its own."""
-    long_job = pyshim_run[2]
+    long_job = pyshim_run.long_job
     assert long_job.status == "ok", long_job.error_text
     assert long_job.outputs == []
