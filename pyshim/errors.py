@@ -24,7 +24,7 @@ class ScalaBuildError(PyshimError):
     @classmethod
     def from_compiler(cls, output: str) -> "ScalaBuildError":
         lines = [ln for ln in output.splitlines() if ln.strip()]
-        return cls("compiling the Toree extension (scala/src) failed:\n" + "\n".join(lines[:40]))
+        return cls("compiling the Scala extension (scala/src) failed:\n" + "\n".join(lines[:40]))
 
 
 class ModelError(PyshimError):

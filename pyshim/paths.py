@@ -16,7 +16,6 @@ from .errors import SetupError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALA_SRC = REPO_ROOT / "scala" / "src"
 SCALA_BUILD = REPO_ROOT / "scala" / "build"
-EXTENSION_JAR = SCALA_BUILD / "pyshim-toree.jar"
 KERNELS_DIR = REPO_ROOT / "kernels"
 SNIPPETS_DIR = REPO_ROOT / "notebooks" / "snippets"
 
@@ -48,11 +47,38 @@ def toree_jar() -> Path:
     return jars[-1]
 
 
-def scala_jar(prefix: str) -> Path:
-    jars = sorted(spark_jars().glob(f"{prefix}-2.12.*.jar"))
+def scala_version() -> str:
+    """The Scala version (2.12 or 2.13) of the installed pyspark, from its scala-library jar."""
+    jars = sorted(spark_jars().glob("scala-library-2.1*.jar"))
     if not jars:
-        raise SetupError(f"no {prefix} 2.12 jar in {spark_jars()}",
-                         "pyspark must be 3.5.x (Scala 2.12): pip install pyspark==3.5.8")
+        raise SetupError(f"no scala-library jar in {spark_jars()}",
+                         "reinstall pyspark with `make setup` (SPARK=4 for the Spark 4 line)")
+    return ".".join(jars[-1].name.removeprefix("scala-library-").split(".")[:2])
+
+
+def spark_line() -> str:
+    """"3.5" (Scala 2.12, the Toree kernel) or "4" (Scala 2.13, pyshim's own Scala kernel)."""
+    return "3.5" if scala_version() == "2.12" else "4"
+
+
+def extension_jar() -> Path:
+    """pyshim's Scala extension, built for the installed pyspark's Scala (scala_build.py)."""
+    return SCALA_BUILD / f"pyshim-scala{scala_version()}.jar"
+
+
+def __getattr__(name: str):
+    # paths.EXTENSION_JAR: the jar of this environment's Spark line, found when first asked for.
+    if name == "EXTENSION_JAR":
+        return extension_jar()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def scala_jar(prefix: str) -> Path:
+    version = scala_version()
+    jars = sorted(spark_jars().glob(f"{prefix}-{version}.*.jar"))
+    if not jars:
+        raise SetupError(f"no {prefix} {version} jar in {spark_jars()}",
+                         "reinstall pyspark with `make setup` (SPARK=4 for the Spark 4 line)")
     return jars[-1]
 
 

@@ -4,18 +4,11 @@ import java.io.{ByteArrayOutputStream, OutputStream, PrintStream}
 import java.nio.charset.StandardCharsets.UTF_8
 import java.util.concurrent.{Executors, ScheduledFuture, ThreadFactory, TimeUnit}
 
-import scala.util.Try
-
-import org.apache.toree.global.{ExecuteRequestState, ExecutionCounter, StreamState}
-import org.apache.toree.kernel.api.KernelLike
-import org.apache.toree.kernel.api.pyshim.{IOPub, ToreeStreams}
-import org.apache.toree.kernel.protocol.v5.{KMBuilder, KernelMessage, MessageType, Metadata}
-import org.apache.toree.kernel.protocol.v5.content.{ExecuteResult, StreamContent}
-import org.apache.toree.kernel.protocol.v5.kernel.ActorLoader
-import org.apache.toree.security.KernelSecurityManager
 
 /**
  * A cell's text, relayed so that all of it reaches the front end before the cell's reply.
+ * Shared by both kernels: Toree's (toree/ToreeCellOutput.scala sends through Toree's actors)
+ * and pyshim's own Scala kernel (repl/, where Python polls the cell's events).
  *
  * Toree's own stream (KernelOutputStream) is flushed by a timer thread, which takes the
  * buffered bytes under a lock and sends them after releasing it. When the cell ends in
@@ -62,11 +55,8 @@ object CellStream {
 }
 
 /** Output of the cell's threads to the cell, of other threads to the kernel's log (as Toree does). */
-final class ThreadRouted(cell: OutputStream, log: OutputStream) extends OutputStream {
-  private def target: OutputStream = {
-    val group = Thread.currentThread().getThreadGroup
-    if (group != null && group.getName == KernelSecurityManager.RestrictedGroupName) cell else log
-  }
+final class ThreadRouted(cell: OutputStream, log: OutputStream, inCell: () => Boolean) extends OutputStream {
+  private def target: OutputStream = if (inCell()) cell else log
   override def write(b: Int): Unit = target.write(b)
   override def write(b: Array[Byte], off: Int, len: Int): Unit = target.write(b, off, len)
   override def flush(): Unit = target.flush()
@@ -101,36 +91,16 @@ final class CellOutput(val out: CellStream, val err: CellStream, result: Option[
 
 object CellOutput {
   @volatile private var running: Option[CellOutput] = None
-  private val logOut = System.out
-  private val logErr = System.err
+  val logOut: PrintStream = System.out
+  val logErr: PrintStream = System.err
   private val ticker = Executors.newSingleThreadScheduledExecutor(new ThreadFactory {
     def newThread(r: Runnable): Thread = { val t = new Thread(r, "pyshim-cell-output"); t.setDaemon(true); t }
   })
 
   def current: Option[CellOutput] = running
 
-  /**
-   * Called by the interpreter as a cell starts (see CellInterpreter). Toree has just pointed
-   * its StreamState at its own stream; this points it at ours, and so the streams of Toree's
-   * magics and of kernel.out / kernel.err (ToreeStreams). Without a kernel message or
-   * Toree's internals as expected, the cell keeps Toree's stream (None).
-   */
-  def begin(kernel: KernelLike, toree: Option[OutputStream]): Option[CellOutput] = {
-    val cell = for {
-      parent <- ExecuteRequestState.lastKernelMessage
-      loader <- actorLoader(kernel)
-      if toree.isDefined
-    } yield new CellOutput(new CellStream(sender(loader, KMBuilder().withParent(parent), "stdout")),
-                           new CellStream(sender(loader, KMBuilder().withParent(parent), "stderr")),
-                           resultSender(loader, parent), messageSender(loader, parent))
-    cell.foreach { c =>
-      StreamState.setStreams(outputStream = new ThreadRouted(c.out, logOut),
-                             errorStream = new ThreadRouted(c.out, logErr))
-      running = Some(c)
-      ToreeStreams.point(kernel, c.out, () => running.map(_.printStreams))
-    }
-    cell
-  }
+  /** The kernel's cell starts: its streams get the text of notices and of Python requests. */
+  def attach(cell: CellOutput): Unit = running = Some(cell)
 
   def run[T](cell: Option[CellOutput])(body: => T): T = cell match {
     case None => body
@@ -148,41 +118,4 @@ object CellOutput {
     case Some(c) => c.notice(line)
     case None => logOut.println(line)
   }
-
-  /** Sends one stream message per call, on the caller's thread, straight to IOPub (see IOPub). */
-  private def sender(loader: ActorLoader, builder: KMBuilder, name: String): String => Unit = text =>
-    IOPub.send(loader, builder.withIds(Seq(MessageType.Outgoing.Stream.toString.getBytes(UTF_8)))
-      .withHeader(MessageType.Outgoing.Stream).withContentString(StreamContent(name, text)).build)
-
-  private def messageSender(loader: ActorLoader, parent: KernelMessage): (String, String) => Unit = (msgType, content) =>
-    IOPub.send(loader, KMBuilder().withParent(parent).withIds(Seq(msgType.getBytes(UTF_8)))
-      .withHeader(msgType).withContentString(content).build)
-
-  /**
-   * The execute_result of the cell that `parent` asked for, as Toree builds it (ExecuteResult
-   * and its JSON writer), numbered with Toree's count for the session, which Toree keeps
-   * private (read here; None, and Toree sends the value itself, if that ever changes).
-   */
-  private def resultSender(loader: ActorLoader, parent: KernelMessage): Option[Map[String, String] => Unit] =
-    executionCount(parent.header.session).map { count => (data: Map[String, String]) =>
-      val message = KMBuilder().withParent(parent)
-        .withIds(Seq(MessageType.Outgoing.ExecuteResult.toString.getBytes(UTF_8)))
-        .withHeader(MessageType.Outgoing.ExecuteResult)
-        .withContentString(ExecuteResult(count, data, Metadata())).build
-      IOPub.send(loader, message)
-    }
-
-  private def executionCount(session: String): Option[Int] = Try {
-    val field = ExecutionCounter.getClass.getDeclaredField("executionCounts")
-    field.setAccessible(true)
-    field.get(ExecutionCounter).asInstanceOf[scala.collection.Map[String, Int]].get(session)
-  }.toOption.flatten
-
-  /** Toree keeps its actor loader private in Kernel; it is the only route to send a message. */
-  def actorLoader(kernel: KernelLike): Option[ActorLoader] = Try {
-    val classes = Iterator.iterate[Class[_]](kernel.getClass)(_.getSuperclass).takeWhile(_ != null)
-    val field = classes.flatMap(_.getDeclaredFields).find(f => classOf[ActorLoader].isAssignableFrom(f.getType)).get
-    field.setAccessible(true)
-    field.get(kernel).asInstanceOf[ActorLoader]
-  }.toOption
 }

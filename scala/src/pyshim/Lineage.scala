@@ -157,11 +157,16 @@ object Sources {
     val found = scala.collection.mutable.LinkedHashMap[String, Source]()
     def add(s: Source): Unit = found.getOrElseUpdate(s.table.getOrElse("") + "|" + s.roots.mkString(","), s)
     Plans.nodes(query).foreach {
-      case LogicalRelation(fs: HadoopFsRelation, _, table, _) =>
-        add(Source(fs.location.rootPaths.map(_.toString), table.map(_.identifier.unquotedString),
-          fs.fileFormat.toString.toLowerCase, Some(fs.location)))
-      case LogicalRelation(other, _, table, _) =>
-        add(Source(Nil, table.map(_.identifier.unquotedString).orElse(Some(other.toString)), other.getClass.getSimpleName, None))
+      // Fields, not the extractor: Spark 4's LogicalRelation has one more than Spark 3.5's.
+      case rel: LogicalRelation =>
+        val table = rel.catalogTable
+        rel.relation match {
+          case fs: HadoopFsRelation =>
+            add(Source(fs.location.rootPaths.map(_.toString), table.map(_.identifier.unquotedString),
+              fs.fileFormat.toString.toLowerCase, Some(fs.location)))
+          case other =>
+            add(Source(Nil, table.map(_.identifier.unquotedString).orElse(Some(other.toString)), other.getClass.getSimpleName, None))
+        }
       case h: HiveTableRelation =>
         add(Source(h.tableMeta.storage.locationUri.map(_.toString).toSeq, Some(h.tableMeta.identifier.unquotedString),
           h.tableMeta.provider.getOrElse("hive"), None))

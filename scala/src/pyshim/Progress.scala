@@ -131,7 +131,7 @@ final class CellJobs private[pyshim] (val tag: String, val sc: SparkContext, out
   /** Each phase and its seconds (a phase lasts until the next one, the last until the cell ended). */
   private def phaseTimes: Seq[(String, Double)] = {
     val ends = phases.drop(1).map(_._2) :+ System.currentTimeMillis()
-    phases.zip(ends).map { case ((name, start), end) => name -> (end - start) / 1000.0 }
+    phases.zip(ends).map { case ((name, start), end) => name -> (end - start) / 1000.0 }.toSeq
   }
 
   private def view(job: JobRecord): JobView = {

@@ -29,9 +29,21 @@ object Sidecar {
   private var logFile: File = _
   private val registrations = new java.util.LinkedHashMap[String, String]()
 
+  // pyshim's own Scala kernel is itself the Python side (attachInProcess): no process to start.
+  @volatile private var inProcessPid = -1L
+
   def python: String = sys.env.getOrElse("PYSHIM_PYTHON", sys.env.getOrElse("PYSPARK_PYTHON", "python3"))
-  def isAlive: Boolean = synchronized { process != null && process.isAlive }
-  def pid: Long = Option(process).map(_.pid()).getOrElse(-1L)
+  def isAlive: Boolean = inProcessPid > 0 || synchronized { process != null && process.isAlive }
+  def pid: Long = if (inProcessPid > 0) inProcessPid else Option(process).map(_.pid()).getOrElse(-1L)
+
+  /**
+   * The Python process that drives this JVM (pyshim's Scala kernel) serves the Bridge itself,
+   * between the polls of its running cell: requests of Scala code go to it, never to a sidecar.
+   */
+  def attachInProcess(pid: Long): Unit = {
+    inProcessPid = pid
+    Bridge.ready(pid)
+  }
   def gatewayPort: Int = synchronized { if (gateway == null) -1 else gateway.getJavaServer.getListeningPort }
 
   /** Make sure a live sidecar exists; returns a one-line notice when it had to be restarted. */
@@ -92,6 +104,7 @@ object Sidecar {
    * and the front end gets an empty answer. Never starts a sidecar.
    */
   def quick(op: String, payload: String, timeoutMs: Long): Option[String] = {
+    if (inProcessPid > 0) return None // the kernel's own Python answers Tab itself
     val running = process // no lock: start() holds it while a sidecar starts, up to two minutes
     if (running == null || !running.isAlive || !Bridge.isReady || Bridge.busyWithCell) return None
     val request = Bridge.submit(op, payload, quick = true)
@@ -190,7 +203,7 @@ object Sidecar {
   /** Send SIGINT to the sidecar: Python raises KeyboardInterrupt and PySpark cancels its jobs. */
   def interrupt(): Unit = {
     val p = pid
-    if (Bridge.interruptAll() && p > 0) Try(new ProcessBuilder("kill", "-INT", p.toString).start().waitFor())
+    if (Bridge.interruptAll() && p > 0 && inProcessPid < 0) Try(new ProcessBuilder("kill", "-INT", p.toString).start().waitFor())
   }
 
   /** For tests and restarts of the whole extension: end the process (not the gateway). */

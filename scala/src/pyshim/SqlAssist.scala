@@ -65,7 +65,7 @@ object SqlAssist {
 
   private def tablesOf(spark: SparkSession, database: String): Seq[String] = Try {
     val catalog = spark.sessionState.catalog
-    if (catalog.databaseExists(database) || database.equalsIgnoreCase(catalog.globalTempViewManager.database))
+    if (catalog.databaseExists(database) || database.equalsIgnoreCase(spark.conf.get("spark.sql.globalTempDatabase", "global_temp")))
       catalog.listTables(database, "*", false).map(_.table)
     else Nil
   }.getOrElse(Nil)

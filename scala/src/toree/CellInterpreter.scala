@@ -9,7 +9,7 @@ import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
 import org.apache.toree.global.StreamState
 import org.apache.toree.utils.TaskManager
-import pyshim.{Assist, CellOutput, Failures, Lineage, Progress}
+import pyshim.{Assist, CellOutput, Failures, Lineage, Progress, ToreeCellOutput}
 
 /**
  * Toree's Scala interpreter with these changes, installed by the launcher in place of the
@@ -47,7 +47,7 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   override def interpret(code: String, silent: Boolean, output: Option[OutputStream]):
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
-    val cell = if (output.isEmpty || CellOutput.current.isDefined) None else CellOutput.begin(toreeKernel, output)
+    val cell = if (output.isEmpty || CellOutput.current.isDefined) None else ToreeCellOutput.begin(toreeKernel, output)
     val result = failedMagic(CellOutput.run(cell) {
       Progress.during(cell) {
         val done = super.interpret(code, silent, output)

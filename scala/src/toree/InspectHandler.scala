@@ -10,7 +10,7 @@ import org.apache.toree.kernel.protocol.v5.handler.{BaseHandler, GenericSocketMe
 import org.apache.toree.kernel.protocol.v5.kernel.{ActorLoader, SimpleActorLoader}
 import org.json4s._
 import org.json4s.jackson.JsonMethods.parse
-import pyshim.CellOutput
+import pyshim.ToreeCellOutput
 
 /**
  * Shift-Tab: Toree 0.5 knows the inspect_request message type but has no actor for it, so
@@ -39,7 +39,7 @@ class InspectHandler(loader: ActorLoader, answer: (String, Int, Int) => String) 
 object InspectHandler {
   /** Register the handler and its reply's route, unless this Toree has its own (the names are taken then). */
   def install(kernel: KernelLike, answer: (String, Int, Int) => String): Boolean =
-    CellOutput.actorLoader(kernel) match {
+    ToreeCellOutput.actorLoader(kernel) match {
       case Some(loader @ SimpleActorLoader(actors)) => Try {
         actors.actorOf(Props(new InspectHandler(loader, answer)), MessageType.Incoming.InspectRequest.toString)
         actors.actorOf(Props(classOf[GenericSocketMessageHandler], loader, SocketType.Shell),

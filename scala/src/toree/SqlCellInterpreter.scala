@@ -1,13 +1,13 @@
 package org.apache.toree.pyshim
 
-import java.io.{ByteArrayOutputStream, OutputStream}
+import java.io.OutputStream
 
 import scala.util.Try
 
 import org.apache.toree.interpreter.{ExecuteFailure, ExecuteOutput, Interpreter, Results}
 import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.sql.SqlInterpreter
-import pyshim.{CellJobs, Progress}
+import pyshim.{CellJobs, Progress, SqlCells}
 
 /**
  * Toree's SQL interpreter (the %%sql magic), installed by the launcher in its place. Toree
@@ -31,12 +31,8 @@ class SqlCellInterpreter extends SqlInterpreter {
       case _ => super.interpret(code, silent, output)
     }
 
-  private def show(kernel: KernelLike, code: String): (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
-    val frame = kernel.sparkSession.sql(code.trim)
-    val text = new ByteArrayOutputStream()
-    Console.withOut(text) { frame.show(SqlCellInterpreter.Rows) }
-    (Results.Success, Left(Map("text/plain" -> text.toString("UTF-8"))))
-  }
+  private def show(kernel: KernelLike, code: String): (Results.Result, Either[ExecuteOutput, ExecuteFailure]) =
+    (Results.Success, Left(Map("text/plain" -> SqlCells.show(kernel.sparkSession, code))))
 
   /**
    * Toree 0.5 runs its %%sql magic twice per cell (its @Event annotation is on both
@@ -55,8 +51,4 @@ class SqlCellInterpreter extends SqlInterpreter {
         outcome
     }
   }
-}
-
-object SqlCellInterpreter {
-  private val Rows = 10 // as Toree's SqlService
 }

@@ -1,8 +1,6 @@
 package pyshim
 
-import java.io.{File, PrintStream}
-import java.nio.charset.StandardCharsets
-import java.nio.file.Files
+import java.io.PrintStream
 
 import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
@@ -87,22 +85,12 @@ class Python extends CellMagic with MagicSupport {
 
 /** `%register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv] [--native auto|require|off]` */
 class Register_model extends LineMagic with MagicSupport {
-  private val usage = "usage: %register_model NAME MODEL_URI [--result-type DDL] [--env-manager local|virtualenv] [--native auto|require|off]"
-
   override def execute(code: String): Unit = ()
 
   @Event(name = "register_model")
   def run(code: String): MagicOutput = guardedLine("%register_model") {
     val (out, err) = cellStreams()
-    val args = MagicArgs.parse(code, Set("--result-type", "--env-manager", "--native")).fold(e => fail(s"$e\n$usage"), identity)
-    args.positional match {
-      case Seq(name, uri) =>
-        val summary = Models.register(kernel.sparkSession, name, uri, args.options.get("--result-type"),
-          args.options.getOrElse("--env-manager", "local"), Sinks.streams(out, err), noticeTo(out),
-          args.options.getOrElse("--native", "auto"))
-        out.println(summary)
-      case other => fail(s"%register_model takes NAME and MODEL_URI, got ${other.size} values.\n$usage")
-    }
+    out.println(Commands.registerModel(kernel.sparkSession, code, Sinks.streams(out, err), noticeTo(out)))
   }
 }
 
@@ -115,27 +103,11 @@ class Load extends LineMagic with MagicSupport {
 
   @Event(name = "load")
   def run(code: String): MagicOutput = guardedLine("%load") {
-    val name = code.trim
-    if (name.isEmpty) fail("usage: %load FILE.scala (or a snippet name such as %load setup)")
-    val file = Snippets.resolve(name).getOrElse(fail(
-      s"%load: no file '$name' (looked in ${new File(".").getCanonicalPath}" +
-        s"${Snippets.dir.map(d => s" and in the snippets folder $d").getOrElse("")}); give a path " +
-        "relative to the notebook's folder, an absolute path, or a snippet name"))
-    val source = new String(Files.readAllBytes(file.toPath), StandardCharsets.UTF_8)
+    val (file, source) = Commands.loadSource(code)
     val interpreter = kernel.interpreter("Scala").collect { case s: ScalaInterpreter => s }
       .getOrElse(fail("%load needs Toree's Scala interpreter"))
     if (!ReplAccess.interpret(interpreter, source)) fail(s"%load: ${file.getPath} did not compile or run; see the messages above")
-    Console.out.println(s"loaded ${file.getPath} (${source.linesIterator.size} lines)")
-  }
-}
-
-object Snippets {
-  def dir: Option[File] = sys.env.get("PYSHIM_SNIPPETS").map(new File(_)).filter(_.isDirectory)
-
-  def resolve(name: String): Option[File] = {
-    val direct = new File(name)
-    val candidates = Seq(direct) ++ dir.toSeq.flatMap(d => Seq(new File(d, name), new File(d, s"$name.scala")))
-    candidates.find(_.isFile)
+    Console.out.println(Commands.loaded(file, source))
   }
 }
 
@@ -145,14 +117,8 @@ class Pyshim extends LineMagic with MagicSupport {
 
   @Event(name = "pyshim")
   def run(code: String): Unit = {
-    val out = Console.out
-    out.println(s"pyshim ${Version.value}: Spark ${org.apache.spark.SPARK_VERSION}, " +
-      s"Scala ${scala.util.Properties.versionNumberString}, Java ${System.getProperty("java.version")}")
-    val state = if (Sidecar.isAlive) s"running (pid ${Sidecar.pid}, python ${Sidecar.python})" else "not started (starts on first %%python or %register_model)"
-    out.println(s"sidecar: $state")
-    val models = Sidecar.registeredNames
-    out.println(s"model functions: ${if (models.isEmpty) "none" else models.mkString(", ")}")
-    out.flush()
+    Console.out.println(Commands.status())
+    Console.out.flush()
   }
 }
 
@@ -162,33 +128,7 @@ class PyshimLsmagic extends LineMagic {
 
   @Event(name = "lsmagic")
   def run(code: String): Unit = {
-    Console.out.println(
-      "pyshim magics:\n%pyshim %register_model %load\n%%python")
+    Console.out.println(Commands.LsMagic)
     Console.out.flush()
-  }
-}
-
-object Version {
-  val value = "0.1.0"
-}
-
-final case class MagicArgs(positional: Seq[String], options: Map[String, String])
-
-object MagicArgs {
-  /** Split on blanks, `--opt value` or `--opt=value` for the known options. */
-  def parse(line: String, known: Set[String]): Either[String, MagicArgs] = {
-    val words = line.trim.split("\\s+").filter(_.nonEmpty).toList
-    @annotation.tailrec
-    def loop(rest: List[String], pos: Vector[String], opts: Map[String, String]): Either[String, MagicArgs] =
-      rest match {
-        case Nil => Right(MagicArgs(pos, opts))
-        case w :: tail if w.startsWith("--") && w.contains("=") =>
-          val (k, v) = w.splitAt(w.indexOf('='))
-          if (!known(k)) Left(s"unknown option $k") else loop(tail, pos, opts + (k -> v.drop(1)))
-        case w :: v :: tail if known(w) => loop(tail, pos, opts + (w -> v))
-        case w :: _ if w.startsWith("--") => Left(s"unknown or incomplete option $w")
-        case w :: tail => loop(tail, pos :+ w, opts)
-      }
-    loop(words, Vector.empty, Map.empty)
   }
 }

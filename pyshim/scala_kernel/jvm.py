@@ -1,0 +1,109 @@
+"""The Spark driver JVM of pyshim's Scala kernel: the SparkSession and Scala's REPL in it.
+
+pyspark starts the JVM (spark-submit, as for any PySpark session) with pyshim's extension jar
+on the driver's class path: the REPL compiles cells against the JVM's class path
+(`-usejavacp`), so `pyshim.Models`, `pyshim.z` and the lineage listener are visible to cells.
+The REPL writes the classes of cells to a folder that the driver serves to executors
+(spark.repl.class.outputDir), so closures and case classes of cells run on a cluster too.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import defaults, paths
+from ..errors import SetupError
+
+MIN_JAVA = {"4": 17, "3.5": 8}
+
+
+@dataclass
+class Jvm:
+    """What the kernel holds of the JVM: PySpark's view of it and the REPL's entry point."""
+    spark: object          # pyspark.sql.SparkSession
+    repl: object           # py4j view of pyshim.repl.ReplKernel
+    bridge: object         # py4j view of pyshim.Bridge (requests of Scala code for Python)
+    version_line: str
+    class_dir: Path
+
+
+def java_major(java: Path) -> int:
+    """The major version of `java` (`java -version` prints `openjdk version "17.0.15"`)."""
+    out = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
+    quoted = out.split('"')[1] if '"' in out else "0"
+    first = quoted.split(".")[0]
+    return int(quoted.split(".")[1]) if first == "1" else int(first or 0)
+
+
+def check_java() -> None:
+    """Spark 4 needs Java 17 or newer: say so in one line instead of a JVM stack trace."""
+    line = paths.spark_line()
+    found = java_major(paths.java_executable())
+    if found < MIN_JAVA[line]:
+        raise SetupError(f"Spark {line} needs Java {MIN_JAVA[line]} or newer, and {paths.java_executable()} is Java {found}",
+                         f"install a JDK {MIN_JAVA[line]} (on Debian: apt-get install openjdk-17-jdk-headless) "
+                         "and set JAVA_HOME to it")
+
+
+def kernel_conf(class_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """The kernel's Spark settings, as the Toree kernel's launcher sets them (launch.py)."""
+    jar = str(paths.extension_jar())
+    conf = {
+        "spark.app.name": "pyshim-scala",
+        "spark.repl.class.outputDir": str(class_dir),
+        "spark.driver.extraClassPath": jar,      # the REPL compiles against the JVM's class path
+        "spark.jars": jar,                        # executors: native model functions, listeners
+        "spark.sql.queryExecutionListeners": defaults.LINEAGE_LISTENER,
+        "spark.pyshim.python": sys.executable,
+        **defaults.spark_conf(env),
+    }
+    if env.get("PYSPARK_PYTHON", sys.executable) == sys.executable:
+        conf["spark.python.daemon.module"] = "pyshim.bridge.daemon"
+    resource_dir = env.get("PYSHIM_KERNEL_RESOURCES")
+    if resource_dir and (Path(resource_dir) / "log4j2.properties").exists():
+        conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{Path(resource_dir) / 'log4j2.properties'}"
+    return conf
+
+
+def start(env: dict[str, str] | None = None) -> Jvm:
+    """Start Spark (SPARK_OPTS as with Toree: `--master spark://...`), then the REPL."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    env = dict(os.environ if env is None else env)
+    class_dir = Path(tempfile.mkdtemp(prefix="pyshim-repl-classes-"))
+    opts = env.get("SPARK_OPTS", "").strip()
+    if opts and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"{opts} pyspark-shell"
+    given = defaults.settings_given(opts, env)
+    conf = SparkConf()
+    if "spark.master" not in given:
+        conf.setMaster("local[*]")
+    for key, value in kernel_conf(class_dir, env).items():
+        if key not in given:
+            conf.set(key, value)
+    # The JVM's own output (Spark's start-up lines, its log) goes to the kernel's log, as
+    # Toree's does: not into whichever cell runs first (ipykernel captures this process's
+    # file descriptors 1 and 2 for the cells).
+    log = _kernel_log()
+    # pyspark 4.3 warns on import that it "does not yet fully support pandas >= 3"; the
+    # project's tests run every pandas path it uses on this pin (pyproject.toml).
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+    spark = SparkSession(SparkContext(gateway=gateway, conf=conf))
+    jvm = spark.sparkContext._jvm
+    repl = jvm.pyshim.repl.ReplKernel
+    version_line = repl.start(spark._jsparkSession, str(class_dir))
+    return Jvm(spark=spark, repl=repl, bridge=jvm.pyshim.Bridge, version_line=version_line, class_dir=class_dir)
+
+
+def _kernel_log():
+    """The kernel process's stderr as it was before ipykernel captured it (the server's log)."""
+    original = getattr(sys.stderr, "_original_stdstream_copy", None)
+    return original if original is not None else sys.__stderr__

@@ -1,0 +1,228 @@
+"""The Scala kernel's Jupyter side: an ipykernel Kernel whose cells are Scala by default.
+
+Scala cells and line magics go to the REPL in the Spark driver (jvm.py); their text, displays
+and value come back as events that this process publishes on IOPub with the cell's request as
+parent, in the order they happened, before the reply. `%%python` cells run in this kernel's own
+IPython shell (ipykernel's), so display(), plots, magics, Tab and Ctrl-C are IPython's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+from ipykernel.ipkernel import IPythonKernel
+
+from .. import __version__ as pyshim_version
+from . import cells
+from .magics import Magics, MagicError
+
+POLL_MS = 100
+
+
+class ScalaKernel(IPythonKernel):
+    implementation = "pyshim-scala"
+    implementation_version = pyshim_version
+    language_info = {
+        "name": "scala",
+        "mimetype": "text/x-scala",
+        "file_extension": ".scala",
+        "pygments_lexer": "scala",
+        "codemirror_mode": "text/x-scala",
+    }
+
+    @property
+    def banner(self):
+        return "pyshim Scala kernel: Scala's REPL in the Spark driver, Python in this IPython"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.language_info = {**self.language_info, "version": _scala_version()}
+        self._jvm = None
+        self._jvm_error: BaseException | None = None
+        self._jvm_ready = threading.Event()
+        self.magics = Magics(self)
+        # Spark and the REPL start while the front end connects (about 15 s); cells wait for them.
+        threading.Thread(target=self._start_jvm, name="pyshim-jvm-start", daemon=True).start()
+
+    # --- the JVM -------------------------------------------------------------------------
+
+    def _start_jvm(self) -> None:
+        from . import jvm
+
+        try:
+            jvm.check_java()
+            self._jvm = jvm.start()
+            self._attach_python()
+        except BaseException as err:  # noqa: B036 - reported by the first cell that needs it
+            self._jvm_error = err
+        finally:
+            self._jvm_ready.set()
+
+    @property
+    def jvm(self):
+        self._jvm_ready.wait()
+        if self._jvm_error is not None:
+            raise MagicError(f"pyshim: Spark did not start: {self._jvm_error}")
+        return self._jvm
+
+    def _attach_python(self) -> None:
+        """This process is the Python side of the Scala code (pyshim.Sidecar): Scala's
+        %register_model and pyshim.PythonCode ask it through the Bridge, which the cell loop
+        serves; `%%python` sees spark, sc, z and pyshim."""
+        import pyshim
+        from ..bridge import jobtags
+        from ..bridge.sidecar import SharedStore
+        from .python_side import InProcessSession
+
+        j = self._jvm
+        sc = j.spark.sparkContext
+        jobtags.install(sc)
+        self.python_side = InProcessSession(j.bridge, sc, j.spark, self)
+        sc._jvm.pyshim.Sidecar.attachInProcess(os.getpid())
+        self.shell.push({"spark": j.spark, "sc": sc, "z": SharedStore(j.bridge.store(), j.spark), "pyshim": pyshim},
+                        interactive=False)
+
+    # --- execute ------------------------------------------------------------------------
+
+    async def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False,
+                         *, cell_meta=None, cell_id=None):
+        parts = cells.split(code)
+        if len(parts) == 1 and parts[0].kind == "cell" and parts[0].key == "python":
+            self.jvm  # noqa: B018 - spark, sc and z are bound once Spark is up
+            return await super().do_execute(parts[0].text.lstrip("\n") if parts[0].text.startswith("\n") else parts[0].text,
+                                            silent, store_history, user_expressions, allow_stdin,
+                                            cell_meta=cell_meta, cell_id=cell_id)
+        count = self.shell.execution_count
+        if store_history:
+            self.shell.execution_count += 1
+        reply = {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}}
+        try:
+            for part in parts:
+                if part.kind == "scala":
+                    error = self.run_scala(part.text, silent, count)
+                else:
+                    error = self.magics.run(part, silent, count)
+                if error:
+                    return self._error_reply(error, count)
+        except MagicError as err:
+            return self._error_reply({"ename": "Magic Error", "evalue": str(err), "traceback": [str(err)]}, count)
+        except KeyboardInterrupt:
+            return self._error_reply({"ename": "KeyboardInterrupt", "evalue": "interrupted",
+                                      "traceback": ["KeyboardInterrupt: interrupted"]}, count)
+        return reply
+
+    def _error_reply(self, error: dict, count: int) -> dict:
+        content = {"ename": error["ename"], "evalue": error["evalue"], "traceback": list(error["traceback"])}
+        self.flush_streams()
+        self.publish("error", {**content, "execution_count": count})
+        return {"status": "error", "execution_count": count, **content}
+
+    def run_scala(self, code: str, silent: bool, count: int) -> dict | None:
+        """Run Scala code in the REPL; publish its events as they come. The error, if it failed."""
+        repl = self.jvm.repl
+        cell = repl.execute(code, silent)
+        return self.follow(cell, silent, count)
+
+    def follow(self, cell: int, silent: bool, count: int) -> dict | None:
+        repl = self.jvm.repl
+        with _sigint_flag() as interrupted:
+            while True:
+                for raw in repl.poll(cell, POLL_MS):
+                    event = json.loads(raw)
+                    if event["type"] == "done":
+                        return None if event["status"] == "ok" else event
+                    if not silent:
+                        self.publish_event(event, count)
+                self.python_side.serve_pending()
+                if interrupted.is_set():
+                    interrupted.clear()
+                    repl.interrupt()
+
+    def publish_event(self, event: dict, count: int) -> None:
+        kind = event["type"]
+        if kind == "stream":
+            (sys.stderr if event["name"] == "stderr" else sys.stdout).write(event["text"])
+        elif kind == "result":
+            self.flush_streams()
+            self.publish("execute_result", {"data": event["data"], "metadata": {}, "execution_count": count})
+        elif kind == "message":
+            self.flush_streams()
+            self.publish(event["msg_type"], json.loads(event["content"]))
+
+    def publish(self, msg_type: str, content: dict) -> None:
+        self.session.send(self.iopub_socket, msg_type, content, parent=self.get_parent("shell"),
+                          ident=self._topic(msg_type))
+
+    @staticmethod
+    def flush_streams() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    # --- Tab, Shift-Tab, is-complete, per cell language ----------------------------------
+
+    def do_complete(self, code, cursor_pos):
+        language, start = cells.language(code)
+        if language == "python":
+            reply = super().do_complete(code[start:], cursor_pos - start)
+            reply["cursor_start"] += start
+            reply["cursor_end"] += start
+            return reply
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        if not self._jvm_ready.is_set() or self._jvm_error:
+            return _empty_completion(cursor_pos)
+        if language == "sql":
+            answer = json.loads(self._jvm.repl.completeSql(code[start:], cursor_pos - start))
+            offset = start
+        else:
+            answer = json.loads(self._jvm.repl.complete(code, cursor_pos))
+            offset = 0
+        return {"status": "ok", "matches": answer["matches"], "cursor_start": answer["cursor"] + offset,
+                "cursor_end": cursor_pos, "metadata": {}}
+
+    def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
+        language, start = cells.language(code)
+        if language == "python":
+            return super().do_inspect(code[start:], cursor_pos - start, detail_level, omit_sections)
+        if not self._jvm_ready.is_set() or self._jvm_error:
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        answer = json.loads(self._jvm.repl.inspect(code, cursor_pos, detail_level))
+        return {"status": "ok", "found": bool(answer), "data": answer, "metadata": {}}
+
+    def do_is_complete(self, code):
+        language, start = cells.language(code)
+        if language == "python":
+            return super().do_is_complete(code[start:])
+        if language == "sql" or code.lstrip().startswith("%"):
+            return {"status": "complete"}
+        if not self._jvm_ready.is_set() or self._jvm_error:
+            return {"status": "unknown"}
+        status = self._jvm.repl.isComplete(code)
+        return {"status": status, **({"indent": "  "} if status == "incomplete" else {})}
+
+
+def _empty_completion(cursor: int) -> dict:
+    return {"status": "ok", "matches": [], "cursor_start": cursor, "cursor_end": cursor, "metadata": {}}
+
+
+def _scala_version() -> str:
+    from .. import paths
+
+    jars = sorted(paths.spark_jars().glob("scala-library-2.1*.jar"))
+    return jars[-1].name.removeprefix("scala-library-").removesuffix(".jar") if jars else ""
+
+
+@contextmanager
+def _sigint_flag():
+    """Ctrl-C while Scala runs sets a flag instead of raising: a KeyboardInterrupt in the
+    middle of a py4j call would leave its connection with an answer nobody reads. The cell
+    loop sees the flag within POLL_MS and asks the JVM to interrupt the cell."""
+    flag = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)

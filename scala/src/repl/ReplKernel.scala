@@ -1,0 +1,321 @@
+package pyshim.repl
+
+import java.io.{OutputStream, PrintStream, PrintWriter, StringWriter}
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
+import java.util.concurrent.atomic.AtomicLong
+
+import scala.tools.nsc.interpreter.IMain
+import scala.util.Try
+import scala.util.control.NonFatal
+
+import org.apache.spark.sql.SparkSession
+import org.json4s._
+import org.json4s.JsonDSL._
+import org.json4s.jackson.JsonMethods.{compact, render}
+
+import pyshim.{Assist, CellOutput, CellStream, Failures, Lineage, Progress, ThreadRouted}
+
+/**
+ * The JVM half of pyshim's own Scala kernel (the Python half is pyshim/scala_kernel): Scala's
+ * REPL (IMain) inside the Spark driver that pyspark started, driven over py4j.
+ *
+ * A cell runs on a thread of its own, in the thread group `pyshim-cells` (so what the threads
+ * it starts print reaches the cell, as in Toree). Python starts it with `execute` and then
+ * polls its events (`poll`): text, Jupyter messages (progress displays, kernel.display), the
+ * value, and the end with its status, all in the order they happened, as JSON strings. The
+ * Python side turns them into IOPub messages of the cell's execute_request.
+ */
+object ReplKernel {
+  val CellGroup = new ThreadGroup("pyshim-cells")
+  private val ids = new AtomicLong()
+  private val LineageWaitMs = 120000L
+  @volatile private var repl: ScalaRepl = _
+  @volatile private var running: Option[CellRun] = None
+  private val cellOut = new Forward(c => c.out)
+  private val cellErr = new Forward(c => c.err)
+
+  /**
+   * Make the interpreter and bind `spark`, `sc`, `kernel`, with Toree's imports. `outDir` is
+   * the REPL's class output folder, which the driver serves to executors
+   * (spark.repl.class.outputDir, set before the SparkContext was made).
+   */
+  def start(spark: SparkSession, outDir: String): String = synchronized {
+    if (repl == null) {
+      // System.out of the cell's threads goes to the cell; of other threads to the kernel's log.
+      val inCell = () => inCellGroup(Thread.currentThread().getThreadGroup)
+      System.setOut(new PrintStream(new ThreadRouted(cellOut, CellOutput.logOut, inCell), true, "UTF-8"))
+      System.setErr(new PrintStream(new ThreadRouted(cellErr, CellOutput.logErr, inCell), true, "UTF-8"))
+      repl = new ScalaRepl(outDir)
+      KernelApi.session = spark
+      repl.bindings(spark)
+    }
+    repl.versionLine
+  }
+
+  private def inCellGroup(group: ThreadGroup): Boolean =
+    group != null && (group eq CellGroup) || (group != null && group.getParent != null && inCellGroup(group.getParent))
+
+  /** Start a Scala cell; its id is what `poll` and `interrupt` take. */
+  def execute(code: String, silent: Boolean): Long = start(code, silent)(repl.interpret(code, silent))
+
+  /**
+   * Start a magic of pyshim's (Commands) or Toree's (Magics) on a cell thread, as a Scala
+   * cell runs: its text, progress and phases come as the cell's events, and a Python request
+   * it makes (%register_model) is served by the Python side while it polls.
+   */
+  def executeMagic(name: String, args: String, silent: Boolean): Long =
+    start(s"%$name $args", silent)(Magics.run(name, args, repl))
+
+  private def start(code: String, silent: Boolean)(body: => CellEnd): Long = {
+    val run = new CellRun(ids.incrementAndGet(), code, silent)
+    val thread = new Thread(CellGroup, () => runCell(run, body), s"pyshim-cell-${run.id}")
+    thread.setDaemon(true)
+    run.thread = thread
+    finished.put(run.id, run)
+    thread.start()
+    run.id
+  }
+
+  /** The cell's events since the last poll (waits up to timeoutMs for the first). */
+  def poll(id: Long, timeoutMs: Long): java.util.List[String] = {
+    val out = new java.util.ArrayList[String]()
+    Option(finished.get(id)) match {
+      case Some(run) =>
+        val first = run.events.poll(timeoutMs, TimeUnit.MILLISECONDS)
+        if (first != null) { out.add(first); run.events.drainTo(out) }
+        if (run.over && run.events.isEmpty) finished.remove(id)
+      case None => out.add(event("done", "status" -> "error", "ename" -> "pyshim", "evalue" -> s"no cell $id"))
+    }
+    out
+  }
+
+  private val finished = new java.util.concurrent.ConcurrentHashMap[Long, CellRun]()
+
+  /** Ctrl-C: cancel the running cell's Spark jobs and interrupt its thread. */
+  def interrupt(): String = running match {
+    case Some(run) =>
+      Progress.cancelRunning()
+      run.thread.interrupt()
+      s"interrupted cell ${run.id}"
+    case None => "no cell is running"
+  }
+
+  /** Tab in a Scala, %%sql or magic cell (pyshim.Assist; %%python cells never come here). */
+  def complete(cell: String, cursor: Int): String = {
+    val (start, matches) = Assist.complete(cell, cursor, (code, at) =>
+      Option(repl).map(r => r.complete(code, at)).map { case (s, m) => (s, m.toList) }.getOrElse((at, Nil)))
+    compact(render(("cursor" -> start) ~ ("matches" -> matches)))
+  }
+
+  /** Shift-Tab: the inspect_reply content as JSON. */
+  def inspect(cell: String, cursor: Int, detailLevel: Int): String =
+    Assist.inspect(cell, cursor, detailLevel, (code, start, end) => Option(repl).flatMap(_.typeAt(code, start, end)))
+
+  /** is_complete: [status, indent]. */
+  def isComplete(cell: String): Array[String] = {
+    val (status, indent) = Assist.isComplete(cell, code => (Option(repl).map(_.isComplete(code)).getOrElse("unknown"), ""))
+    Array(status, indent)
+  }
+
+  private def runCell(run: CellRun, body: => CellEnd): Unit = {
+    val output = new CellOutput(new CellStream(t => run.put(event("stream", "name" -> "stdout", "text" -> t))),
+      new CellStream(t => run.put(event("stream", "name" -> "stderr", "text" -> t))),
+      Some(data => run.put(compact(render(("type" -> "result") ~ ("data" -> data))))),
+      (msgType, content) => run.put(compact(render(("type" -> "message") ~ ("msg_type" -> msgType) ~
+        ("content" -> content)))))
+    CellOutput.attach(output)
+    running = Some(run)
+    val end = try {
+      CellOutput.run(Some(output)) {
+        Progress.during(Some(output)) {
+          val result = Console.withOut(output.printStreams._1) {
+            Console.withErr(output.printStreams._1) {
+              Progress.current.fold(body)(_.tagging(body))
+            }
+          }
+          output.printStreams._1.flush()
+          if (Lineage.isInstalled) Lineage.flush(LineageWaitMs)
+          result
+        }
+      }
+    } catch {
+      case NonFatal(e) => CellEnd.error(e)
+      case e: ThreadDeath => CellEnd.error(new InterruptedException("interrupted"))
+    } finally {
+      running = None
+    }
+    end.value.foreach(v => if (!run.silent) run.put(compact(render(("type" -> "result") ~ ("data" -> v)))))
+    run.put(end.doneEvent)
+    run.over = true
+  }
+
+  private[repl] def event(kind: String, fields: (String, String)*): String =
+    compact(render(JObject(("type" -> JString(kind)) :: fields.map { case (k, v) => k -> (JString(v): JValue) }.toList)))
+
+  /** The running cell's stream (switches with each cell; text of no cell goes to the log). */
+  private final class Forward(pick: CellOutput => OutputStream) extends OutputStream {
+    private def target: OutputStream = CellOutput.current.map(pick).getOrElse(CellOutput.logOut)
+    override def write(b: Int): Unit = target.write(b)
+    override def write(b: Array[Byte], off: Int, len: Int): Unit = target.write(b, off, len)
+    override def flush(): Unit = target.flush()
+  }
+}
+
+final class CellRun(val id: Long, val code: String, val silent: Boolean) {
+  val events = new LinkedBlockingQueue[String]()
+  @volatile var thread: Thread = _
+  @volatile var over = false
+  def put(event: String): Unit = events.put(event)
+}
+
+/** How a cell ended: its value (a MIME bundle) or its error, as the reply will say. */
+final case class CellEnd(value: Option[Map[String, String]], error: Option[(String, String, List[String])]) {
+  def doneEvent: String = error match {
+    case None => compact(render(("type" -> "done") ~ ("status" -> "ok")))
+    case Some((ename, evalue, lines)) =>
+      compact(render(("type" -> "done") ~ ("status" -> "error") ~ ("ename" -> ename) ~ ("evalue" -> evalue) ~
+        ("traceback" -> lines)))
+  }
+}
+
+object CellEnd {
+  def ok(value: Option[Map[String, String]]): CellEnd = CellEnd(value, None)
+
+  def error(e: Throwable): CellEnd = {
+    val text = s"${e.getClass.getName}: ${e.getMessage}\n${e.getStackTrace.take(40).mkString("\n")}" +
+      Option(e.getCause).map(c => s"\nCaused by: ${c.getClass.getName}: ${c.getMessage}").getOrElse("")
+    Failures.short(text) match {
+      case Some(short) => CellEnd(None, Some((short.ename, short.evalue, short.lines)))
+      case None =>
+        val name = e.getClass.getName
+        val message = Option(e.getMessage).getOrElse("")
+        CellEnd(None, Some((name, message, s"$name: $message" :: userFrames(e))))
+    }
+  }
+
+  /** The frames of the cell's own code and what it called, not the REPL's machinery under it. */
+  private def userFrames(e: Throwable): List[String] =
+    e.getStackTrace.toList.takeWhile(f => !f.getClassName.matches("""\$line\d+\.\$eval.*""") &&
+      !f.getClassName.startsWith("scala.tools.nsc")).take(12).map { f =>
+      if (f.getClassName.startsWith("$line")) s"  at <cell>:${f.getLineNumber}" else s"  at $f"
+    }.distinct
+
+  /** A compile error: the compiler's messages, without the REPL's indent; the first error is the value. */
+  def compileError(messages: String): CellEnd = {
+    val lines = messages.split("\n").toList.filter(_.trim.nonEmpty)
+    val indent = if (lines.isEmpty) 0 else lines.map(_.takeWhile(_ == ' ').length).min
+    val shown = lines.map(_.drop(indent))
+    val first = shown.map(_.trim).find(_.startsWith("error:")).map(_.stripPrefix("error:").trim)
+    CellEnd(None, Some(("Compile Error", first.getOrElse("the cell did not compile"), shown)))
+  }
+}
+
+/**
+ * Scala's interpreter with Toree's bindings. What differs between Scala 2.12 and 2.13 (the
+ * interpreter's constructor, completion) is in ReplCompat, one file per Scala version
+ * (scala-2.12/, scala-2.13/).
+ */
+final class ScalaRepl(outDir: String) {
+  private val echo = new StringWriter()
+  private val intp: IMain = ReplCompat.interpreter(outDir, new PrintWriter(echo, true))
+
+  def versionLine: String =
+    s"Scala ${scala.util.Properties.versionNumberString}, Spark ${org.apache.spark.SPARK_VERSION}, Java ${System.getProperty("java.version")}"
+
+  def bindings(spark: SparkSession): Unit = {
+    KernelApi.session = spark
+    interpretQuietly(
+      // @transient: closures of later cells capture these wrappers, and the session is not serializable.
+      """@transient val spark = org.apache.spark.sql.SparkSession.active
+        |@transient val sc = spark.sparkContext
+        |@transient val sqlContext = spark.sqlContext
+        |@transient val kernel = pyshim.repl.KernelApi
+        |import spark.implicits._
+        |import spark.sql
+        |import org.apache.spark.sql.functions._""".stripMargin)
+  }
+
+  def interpretQuietly(code: String): Boolean = synchronized {
+    val ok = ReplCompat.quietly(intp)(ReplCompat.isSuccess(intp.interpret(code)))
+    echo.getBuffer.setLength(0)
+    ok
+  }
+
+  /**
+   * Run a cell. The REPL's echo of definitions (`val x: Int = 1`) becomes the cell's text,
+   * its last result (`res3`) the cell's value (text/plain: the value's toString, as Toree shows it).
+   */
+  def interpret(code: String, silent: Boolean): CellEnd = synchronized {
+    echo.getBuffer.setLength(0)
+    val source = withOuterScope(code)
+    val result = if (silent) ReplCompat.quietly(intp)(intp.interpret(source)) else intp.interpret(source)
+    val text = echo.toString
+    echo.getBuffer.setLength(0)
+    if (ReplCompat.isSuccess(result)) {
+      val shown = Display.prepare(text.split("\n").filterNot(_.contains("lastException")).mkString("\n"),
+        name => Try(intp.valueOfTerm(name)).toOption.flatten)
+      if (!silent) Seq(shown.definitions, shown.text).filter(_.nonEmpty).foreach(t => KernelApi.send(Map("text/plain" -> t)))
+      CellEnd.ok(shown.value.map(Display.bundle))
+    } else if (ReplCompat.isIncomplete(result)) {
+      CellEnd.compileError(s"incomplete input: the cell ends inside an expression\n$text")
+    } else {
+      lastException() match {
+        case Some(e) => CellEnd.error(e)
+        case None => CellEnd.compileError(text)
+      }
+    }
+  }
+
+  /**
+   * Run code and give the value of its last line (%%dataframe): the value, or the compiler's
+   * or the exception's message.
+   */
+  def evaluate(code: String): Either[String, Any] = synchronized {
+    echo.getBuffer.setLength(0)
+    val result = ReplCompat.quietly(intp)(intp.interpret(code))
+    val text = echo.toString
+    echo.getBuffer.setLength(0)
+    if (!ReplCompat.isSuccess(result)) Left(lastException().map(e => s"${e.getClass.getName}: ${e.getMessage}").getOrElse(text.trim))
+    else Try(intp.valueOfTerm(intp.mostRecentVar)).toOption.flatten.toRight("the last line has no value")
+  }
+
+  /** A jar for the cells (%AddJar): on the REPL's class path, for the next cells to use. */
+  def addJar(jar: java.io.File): Unit = synchronized(ReplCompat.addJar(intp, jar))
+
+  private val DefinesClass = """(?s).*\bclass\s.*""".r
+
+  /**
+   * A case class of a cell is an inner class of the cell's wrapper; Spark's encoders make its
+   * instances with that wrapper as outer object, which the REPL publishes only once the cell
+   * has run. A cell that defines a class and uses it in a Dataset at once needs the wrapper
+   * registered first (as Spark's docs say for notebooks: OuterScopes.addOuterScope(this)).
+   * It goes on the cell's first line, so the compiler's line numbers stay the cell's.
+   */
+  private def withOuterScope(code: String): String = code match {
+    case DefinesClass() => s"org.apache.spark.sql.catalyst.encoders.OuterScopes.addOuterScope(this); $code"
+    case _ => code
+  }
+
+  /** The REPL binds `lastException` when a cell throws; one seen before is not this cell's. */
+  private var seenException: Throwable = _
+
+  private def lastException(): Option[Throwable] = Try(intp.valueOfTerm("lastException")).toOption.flatten.collect {
+    case e: Throwable if e ne seenException => seenException = e; e
+  }
+
+  def complete(code: String, cursor: Int): (Int, Seq[String]) = synchronized(ReplCompat.complete(intp, code, cursor))
+
+  def isComplete(code: String): String = synchronized {
+    if (code.trim.isEmpty) "complete" else ReplCompat.isComplete(intp, code)
+  }
+
+  /** Shift-Tab on Scala: the type of the expression that ends with the word at [start, end). */
+  def typeAt(code: String, start: Int, end: Int): Option[String] = synchronized {
+    var from = start
+    while (from > 0 && (code.charAt(from - 1) == '.' || Character.isJavaIdentifierPart(code.charAt(from - 1)))) from -= 1
+    val expr = code.substring(from, end)
+    Try(ReplCompat.quietly(intp)(intp.typeOfExpression(expr, silent = true))).toOption
+      .map(_.toString).filter(t => t.nonEmpty && t != "<notype>" && t != "<error>")
+  }
+}
