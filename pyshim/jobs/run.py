@@ -35,12 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .. import defaults
+from .. import defaults, settings
 from ..errors import PyshimError
 from . import params as job_params
 from .execute import CELL_TIMEOUT, NotebookFailed, NotebookRun, execute, kernel_of
 
-EXPERIMENT = "pyshim-jobs"
+EXPERIMENT = settings.default("PYSHIM_JOB_EXPERIMENT")
 RUNS_DIR = defaults.HOME / "runs"   # executed notebooks when --output is not given (git-ignored)
 RUN_ID, JOB_NAME = "PYSHIM_JOB_RUN_ID", "PYSHIM_JOB_NAME"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

@@ -19,6 +19,8 @@ import traceback
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .. import settings
+
 PRODUCER = "urn:pyshim:lineage"  # OpenLineage wants a URI naming the producer
 ARTIFACT = "lineage.json"
 
@@ -165,7 +167,7 @@ def emit_openlineage(record: dict) -> None:
     event = RunEvent(eventType=RunState.COMPLETE, eventTime=record.get("written_at"),
                      run=Run(runId=str(generate_new_uuid()),
                              facets={"pyshim_models": PyshimModelsRunFacet(functions=record.get("functions", []))}),
-                     job=Job(namespace=os.environ.get("OPENLINEAGE_NAMESPACE", "pyshim"), name=job_name),
+                     job=Job(namespace=os.environ.get("OPENLINEAGE_NAMESPACE", settings.default("OPENLINEAGE_NAMESPACE")), name=job_name),
                      producer=PRODUCER, inputs=inputs, outputs=outputs)
     OpenLineageClient().emit(event)
 
