@@ -39,6 +39,11 @@ html_theme_options = {
     "footer_end": [],
 }
 html_show_sourcelink = False
+# The pages are few and flat: the top bar lists them, so no left sidebar; the page's own
+# table of contents stays on the right.
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["pyshim.css"]
 
 
 class SettingsTable(SphinxDirective):
