@@ -24,10 +24,8 @@ root_doc = "index"
 exclude_patterns = ["_build"]
 
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "deflist"]
 nitpicky = True
-# No network: external links are never fetched (`linkcheck` is not part of the build).
-suppress_warnings: list[str] = []
+# No network: external links are never fetched (Sphinx's `linkcheck` builder is not used).
 
 html_theme = "pydata_sphinx_theme"
 html_title = "pyshim"
