@@ -89,10 +89,6 @@ INTERNAL = {
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-def setting(name: str) -> Setting:
-    return _BY_NAME[name]
-
-
 def default(name: str) -> str:
     """The value the code uses when `name` is unset."""
     return _BY_NAME[name].default
