@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from pyshim.jobs import parameters_cell as params_cell
 from pyshim.jobs import params as job_params
 from pyshim.jobs import run as job_run
 from pyshim.paths import REPO_ROOT
@@ -150,6 +151,86 @@ def test_scala_parameters_cell_is_read_without_a_kernel(tmp_path):
         'val input_path = ""  // a comment\nvar rows: Long = 10\n  val model_uri = "models:/m@a"\nprintln(1)')],
         kernel=SCALA_KERNEL)
     assert job_params.declared(nbformat.read(nb, as_version=4)) == ["input_path", "rows", "model_uri"]
+
+
+SCALA_DEFAULTS = [  # (the cell's line, source text, literal?, value, declared type, help)
+    ('val path = "/data/in.parquet"  // the input', '"/data/in.parquet"', True, "/data/in.parquet", "", "the input"),
+    (r'val s = "a\"b // not a comment\t\u00e9"', r'"a\"b // not a comment\t\u00e9"', True, 'a"b // not a comment\té', "", ""),
+    ('val q = """select "x"\nfrom t"""', '"""select "x"\nfrom t"""', True, 'select "x"\nfrom t', "", ""),
+    ("var rows: Long = 10L", "10L", True, 10, "Long", ""),
+    ("val n = -3", "-3", True, -3, "", ""),
+    ("val mask = 0xFF", "0xFF", True, 255, "", ""),
+    ("val rate: Double = 1.5e-3", "1.5e-3", True, 0.0015, "Double", ""),
+    ("val f = 0.25f", "0.25f", True, 0.25, "", ""),
+    ("val on = true", "true", True, True, "", ""),
+    ("val off: Boolean = false /* why */", "false", True, False, "Boolean", ""),
+    ("val none: String = null", "null", True, None, "String", ""),
+    ('val out = s"$outputDir/x.parquet"  // where', 's"$outputDir/x.parquet"', False, None, "", "where"),
+    ("val cols = Seq(\n  1,  // first\n  2)", "Seq(\n  1,  \n  2)", False, None, "", ""),
+    ("val f: Int => Int = x => x + 1", "x => x + 1", False, None, "Int => Int", ""),
+    ("val when = java.time.LocalDate.now()", "java.time.LocalDate.now()", False, None, "", ""),
+]
+
+
+@pytest.mark.parametrize("line, source, literal, value, declared_type, note", SCALA_DEFAULTS)
+def test_scala_defaults_are_literals_or_expressions(line, source, literal, value, declared_type, note):
+    (found,) = params_cell.scala(f"{line}\nprintln(1)")
+    assert (found.source, found.literal, found.value, found.type, found.help) == (
+        source, literal, value, declared_type, note)
+
+
+def test_python_defaults_are_read_with_pythons_parser():
+    found = {p.name: p for p in params_cell.python(
+        '%matplotlib inline\nn: int = 1  # how many\nopts = dict(a=1)\nurl = "http://h/#top"  # the page\n'
+        'sizes = [1,\n  2]\nmodel_uri = "models:/m@champion"\nmodel_uri = "models:/m@prod"\nprint(n)')}
+    assert list(found) == ["n", "opts", "url", "sizes", "model_uri"]
+    assert (found["n"].value, found["n"].type, found["n"].help) == (1, "int", "how many")
+    assert (found["opts"].literal, found["opts"].source) == (False, "dict(a=1)")
+    assert (found["url"].value, found["url"].help) == ("http://h/#top", "the page")
+    assert found["sizes"].value == [1, 2]
+    nb = new_notebook(cells=[parameters_cell('model_uri = "models:/m@champion"\nmodel_uri = "models:/m@prod"')],
+                      metadata={"kernelspec": PY_KERNEL})
+    (last,) = params_cell.read(nb)  # the value the cell runs with, in its first place
+    assert last.value == "models:/m@prod"
+
+
+def test_every_parameter_is_passed_or_a_default(tmp_path):
+    nb = nbformat.read(write_notebook(tmp_path / "s.ipynb", [parameters_cell(
+        'val input_path = ""\nval rows = 10\nval out = s"$dir/x"\nval flag = true')], kernel=SCALA_KERNEL), as_version=4)
+    values = job_params.effective(tmp_path / "s.ipynb", nb, {"rows": 20, "flag": False})
+    assert [(v.name, v.text, v.origin) for v in values] == [
+        ("input_path", "", "default"), ("rows", "20", "passed"), ("out", 's"$dir/x"', "expression"),
+        ("flag", "false", "passed")]
+    assert job_params.tags(values) == {"pyshim.job.params_passed": "rows, flag",
+                                       "pyshim.job.params_default": "input_path, out",
+                                       "pyshim.job.params_expression": "out"}
+    broken = new_notebook(cells=[parameters_cell("n = (1,")], metadata={"kernelspec": PY_KERNEL})
+    with pytest.raises(job_params.BadParameters, match=r"b.ipynb: its 'parameters' cell is not valid Python \(line 1"):
+        job_params.effective(tmp_path / "b.ipynb", broken, {})
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("02_score_from_scala.ipynb", [
+        "02_score_from_scala.ipynb takes 3 parameters (its 'parameters' cell, scala):",
+        '  input_path = ""', '  output_path = s"$outputDir/wine_scored_scala.parquet"',
+        "an expression: the run logs its text", '  model_uri = "models:/wine_classifier@champion"']),
+    ("03_pyspark_pipeline.ipynb", [
+        "03_pyspark_pipeline.ipynb takes 3 parameters (its 'parameters' cell, python):",
+        '  output_path = str(OUTPUT_DIR / "wine_scored_pyspark.parquet")',
+        "  model_uri = \"\"  ", "a classifier of the 13 scaled features"]),
+])
+def test_help_notebook_lists_parameters_and_defaults_without_a_kernel(name, lines, capsys):
+    assert job_run.main([str(demo.NOTEBOOKS_DIR / name), "--help-notebook"]) == 0
+    out = capsys.readouterr().out
+    for line in lines:
+        assert line in out
+    assert "-p NAME VALUE (typed), -r NAME VALUE (a string) or -f PARAMS_YAML" in out
+
+
+def test_help_notebook_without_a_parameters_cell_says_how_to_tag_one(tmp_path, capsys):
+    plain = write_notebook(tmp_path / "plain.ipynb", [new_code_cell("alpha = 1")])
+    assert job_run.main([str(plain), "--help-params"]) == 2
+    assert "plain.ipynb has no cell tagged 'parameters'" in capsys.readouterr().err
 
 
 def test_git_commit_only_inside_a_repository(tmp_path):
