@@ -265,7 +265,8 @@ def test_a_python_job_gets_its_parameters_and_an_mlflow_run(job_env, capsys):
     git = ["git", "-C", str(job_env), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     nb = write_notebook(job_env / "job.ipynb", [
         new_markdown_cell("# a job"),
-        parameters_cell("n = 1\nlabel = 'default'"),
+        parameters_cell("n = 1\nlabel = 'default'\nmodel_uri = 'models:/price@champion'  # the model\n"
+                        "out = f'{label}.parquet'"),
         new_code_cell("import os\nprint(os.environ['PYSHIM_JOB_RUN_ID'], os.environ['PYSHIM_JOB_NAME'], "
                       "os.environ['MLFLOW_TRACKING_URI'], os.environ.get('MLFLOW_RUN_ID'))"),
         new_code_cell("print(n * 2, repr(label))"),
@@ -294,8 +295,17 @@ def test_a_python_job_gets_its_parameters_and_an_mlflow_run(job_env, capsys):
     assert outputs_text(ran.cells[3]).split() == [run.info.run_id, str(nb.resolve()),
                                                   os.environ["MLFLOW_TRACKING_URI"], "None"]
     assert run.info.status == "FINISHED" and run.info.run_name == "job"
-    assert run.data.params == {"n": "21", "label": "7"}
+    # every parameter of the cell: the two passed, a literal default, an expression's source text
+    assert run.data.params == {"n": "21", "label": "7", "model_uri": "models:/price@champion",
+                               "out": "f'{label}.parquet'"}
     tags = run.data.tags
+    assert (tags["pyshim.job.params_passed"], tags["pyshim.job.params_default"],
+            tags["pyshim.job.params_expression"]) == ("n, label", "model_uri, out", "out")
+    assert "  parameters: n=21, label=7, model_uri=models:/price@champion (default), " \
+           "out=f'{label}.parquet' (default expression)\n" in out
+    found = mlflow.search_runs(experiment_names=["python-job"], output_format="list",
+                               filter_string="params.model_uri = 'models:/price@champion'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
     assert tags["pyshim.job.notebook_sha256"] == hashlib.sha256(nb.read_bytes()).hexdigest()
     assert tags["mlflow.source.git.commit"] == head and tags["pyshim.job.git_dirty"] == "false"
     assert tags["pyshim.version.pyshim"] == pyshim.__version__
@@ -345,29 +355,27 @@ def test_a_failing_cell_fails_the_job_and_keeps_the_partial_notebook(job_env, ca
 
 @pytest.mark.toree
 def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained, demo_env, tmp_path):
-    """`pyshim run notebooks/02_score_from_scala.ipynb -r output_path X -r model_uri models:/...@champion`"""
+    """`pyshim run notebooks/02_score_from_scala.ipynb -r input_path X`: the output and the model
+    are the parameters cell's defaults, and the run logs them too."""
     import mlflow
 
-    target = tmp_path / "scored.parquet"
+    target = tmp_path / "output" / "wine_scored_scala.parquet"  # the default: s"$outputDir/..."
     executed = tmp_path / "02-job.ipynb"
     source, source_rows = wine_input(tmp_path / "wines.parquet", copies=10)
     notebook = demo.NOTEBOOKS_DIR / "02_score_from_scala.ipynb"
     env = {**demo_env, "PYSHIM_OUTPUT_DIR": str(tmp_path / "output")}
     done = subprocess.run([str(Path(sys.executable).parent / "pyshim"), "run", str(notebook),
-                           "-r", "input_path", str(source),
-                           "-r", "output_path", str(target), "-r", "model_uri", "models:/wine_classifier@champion",
-                           "--output", str(executed), "--experiment", "scala-job"],
+                           "-r", "input_path", str(source), "--output", str(executed), "--experiment", "scala-job"],
                           env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert rows_in(target) == source_rows
-    assert not (tmp_path / "output" / "wine_scored_scala.parquet").exists()  # the default, not written
 
     ran = nbformat.read(executed, as_version=4)
     code_cells = [i + 1 for i, c in enumerate(ran.cells) if c.cell_type == "code"]
     assert [int(m[0]) for m in PROGRESS.findall(done.stdout)] == code_cells
     assert not [o for c in ran.cells for o in c.get("outputs", []) if o.output_type == "error"]
     injected = next(c for c in ran.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert f'val output_path = "{target}"' in injected.source
+    assert injected.source.strip().splitlines()[-1] == f'val input_path = "{source}"'
     version = mlflow.MlflowClient(tracking_uri=demo_env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(
         "wine_classifier", "champion").version
     register = next(c for c in ran.cells if c.cell_type == "code" and "pyshim.Models.register" in c.source)
@@ -375,9 +383,15 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
 
     (run,) = runs_in("scala-job")
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"input_path": str(source), "output_path": str(target),
-                               "model_uri": "models:/wine_classifier@champion"}
+    params = {"input_path": str(source), "output_path": 's"$outputDir/wine_scored_scala.parquet"',
+              "model_uri": "models:/wine_classifier@champion"}
+    assert run.data.params == params
     tags = run.data.tags
+    assert (tags["pyshim.job.params_passed"], tags["pyshim.job.params_default"],
+            tags["pyshim.job.params_expression"]) == ("input_path", "output_path, model_uri", "output_path")
+    found = client().search_runs([run.info.experiment_id],
+                                 filter_string="params.model_uri = 'models:/wine_classifier@champion'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
     assert tags["pyshim.job.notebook_sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
     assert tags["pyshim.job.kernel"] == "pyshim-scala"
     assert tags["mlflow.source.git.commit"] == subprocess.run(
@@ -395,6 +409,12 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
     (fn,) = write["functions"]
     assert (fn["name"], fn["model_uri"], fn["version"]) == ("wine", "models:/wine_classifier@champion", str(version))
     assert write["job"]["run_id"] == run.info.run_id
+    assert (write["job"]["params"], write["job"]["defaults"], write["job"]["expressions"]) == (
+        params, ["output_path", "model_uri"], ["output_path"])
+    shown = subprocess.run([str(Path(sys.executable).parent / "pyshim"), "lineage", str(target)],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert (f"  parameters  input_path={source}, model_uri=models:/wine_classifier@champion (default), "
+            'output_path=s"$outputDir/wine_scored_scala.parquet" (default expression)\n') in shown.stdout
     logged = client().download_artifacts(run.info.run_id, "lineage.json", str(tmp_path / "dl"))
     assert json.loads(Path(logged).read_text())["writes"] == [write]
     digest = write["inputs"][0]["digest"]
@@ -440,6 +460,10 @@ def test_pyspark_notebook_3_as_a_job(job_env, capsys):
     assert rows_in(target) == ROWS
     assert not (job_env / "output" / "wine_scored_pyspark.parquet").exists()
     (run,) = runs_in("pyspark-job")
-    assert run.info.status == "FINISHED" and run.data.params == {"output_path": str(target)}
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"input_path": "", "output_path": str(target), "model_uri": ""}  # "": the cell's defaults
+    assert (run.data.tags["pyshim.job.params_passed"], run.data.tags["pyshim.job.params_default"]) == (
+        "output_path", "input_path, model_uri")
+    assert "pyshim.job.params_expression" not in run.data.tags
     assert run.data.tags["pyshim.job.kernel"] == "pyshim-python"
     assert {"03-job.ipynb", "_review/03-job.py", "_review/03-job.html"} <= artifacts(run.info.run_id)
