@@ -169,6 +169,8 @@ SCALA_DEFAULTS = [  # (the cell's line, source text, literal?, value, declared t
     ("val cols = Seq(\n  1,  // first\n  2)", "Seq(\n  1,  \n  2)", False, None, "", ""),
     ("val f: Int => Int = x => x + 1", "x => x + 1", False, None, "Int => Int", ""),
     ("val when = java.time.LocalDate.now()", "java.time.LocalDate.now()", False, None, "", ""),
+    ('val sql = """\n  val not_a_parameter = 1\n"""', '"""\n  val not_a_parameter = 1\n"""', True,
+     "\n  val not_a_parameter = 1\n", "", ""),
 ]
 
 
@@ -195,8 +197,8 @@ def test_python_defaults_are_read_with_pythons_parser():
 
 
 def test_every_parameter_is_passed_or_a_default(tmp_path):
-    nb = nbformat.read(write_notebook(tmp_path / "s.ipynb", [parameters_cell(
-        'val input_path = ""\nval rows = 10\nval out = s"$dir/x"\nval flag = true')], kernel=SCALA_KERNEL), as_version=4)
+    cell = parameters_cell('val input_path = ""\nval rows = 10\nval out = s"$dir/x"\nval flag = true')
+    nb = nbformat.read(write_notebook(tmp_path / "s.ipynb", [cell], kernel=SCALA_KERNEL), as_version=4)
     values = job_params.effective(tmp_path / "s.ipynb", nb, {"rows": 20, "flag": False})
     assert [(v.name, v.text, v.origin) for v in values] == [
         ("input_path", "", "default"), ("rows", "20", "passed"), ("out", 's"$dir/x"', "expression"),
@@ -205,8 +207,12 @@ def test_every_parameter_is_passed_or_a_default(tmp_path):
                                        "pyshim.job.params_default": "input_path, out",
                                        "pyshim.job.params_expression": "out"}
     broken = new_notebook(cells=[parameters_cell("n = (1,")], metadata={"kernelspec": PY_KERNEL})
-    with pytest.raises(job_params.BadParameters, match=r"b.ipynb: its 'parameters' cell is not valid Python \(line 1"):
+    with pytest.raises(job_params.BadParameters, match=r"b.ipynb: its 'parameters' cell is not valid Python \(line"):
         job_params.effective(tmp_path / "b.ipynb", broken, {})
+    other = new_notebook(cells=[parameters_cell("n <- 1")], metadata={"kernelspec": {"name": "ir", "language": "R"}})
+    with pytest.raises(job_params.BadParameters, match="its 'parameters' cell is R code; pyshim reads the parameters "
+                                                       "of Python and Scala notebooks"):
+        job_params.effective(tmp_path / "r.ipynb", other, {})
 
 
 @pytest.mark.parametrize("name, lines", [

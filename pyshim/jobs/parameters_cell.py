@@ -45,14 +45,17 @@ def read(nb) -> list[Parameter] | None:
     cell = find(nb)
     if cell is None:
         return None
-    found = scala(cell.source) if language(nb) == "scala" else python(cell.source)
-    return list({p.name: p for p in found}.values())
+    reader = {"python": python, "scala": scala}.get(language(nb).lower())
+    if reader is None:
+        raise CellError(f"is {language(nb)} code; pyshim reads the parameters of Python and Scala notebooks")
+    return list({p.name: p for p in reader(cell.source)}.values())
+
+
+class CellError(ValueError):
+    """The parameters cell cannot be read: the message says why and what to do."""
 
 
 # --- Python -----------------------------------------------------------------------------------
-
-class CellSyntaxError(ValueError):
-    """The parameters cell does not parse; the message names the line."""
 
 
 def python(source: str) -> list[Parameter]:
@@ -63,7 +66,7 @@ def python(source: str) -> list[Parameter]:
     try:
         tree = ast.parse(code)
     except SyntaxError as err:
-        raise CellSyntaxError(f"line {err.lineno}: {err.msg}") from None
+        raise CellError(f"is not valid Python (line {err.lineno}: {err.msg}); fix it in JupyterLab and save") from None
     lines = code.splitlines()
     found = []
     for node in tree.body:
@@ -100,9 +103,10 @@ _SCALA_WORDS = {"true": True, "false": False, "null": None}
 
 def scala(source: str) -> list[Parameter]:
     """`val`/`var` definitions of a Scala cell, each with its literal value or expression text."""
-    found = []
-    for match in _SCALA_DEFINITION.finditer(source):
-        text, note = _scala_expression(source, match.end())
+    found, at = [], 0
+    while match := _SCALA_DEFINITION.search(source, at):
+        # go on after the expression: a `val` inside its string defines nothing
+        text, note, at = _scala_expression(source, match.end())
         literal, value = scala_literal(text)
         found.append(Parameter(match[1], text, value, literal, (match[2] or "").strip(), note))
     return found
@@ -130,8 +134,9 @@ def _scala_escape(match: re.Match) -> str:
     return chr(int(code[1:], 16)) if len(code) == 5 else _SCALA_ESCAPES.get(code, code)
 
 
-def _scala_expression(source: str, start: int) -> tuple[str, str]:
-    """The expression after `=` (to the end of its line, or of its brackets) and its `//` comment.
+def _scala_expression(source: str, start: int) -> tuple[str, str, int]:
+    """The expression after `=` (to the end of its line, or of its brackets), its `//` comment
+    and where it ends.
 
     Strings are skipped whole, so `//` or a bracket inside one counts for nothing.
     """
@@ -166,5 +171,5 @@ def _scala_expression(source: str, start: int) -> tuple[str, str]:
             j = i + 1
         code.append(source[i:j])
         i = j
-    return "".join(code).strip(), note
+    return "".join(code).strip(), note, i
 

@@ -66,10 +66,8 @@ def defined(notebook: Path | None, nb) -> list[parameters_cell.Parameter] | None
     """The `parameters` cell's definitions, with their defaults; None when it has none."""
     try:
         return parameters_cell.read(nb)
-    except parameters_cell.CellSyntaxError as err:
-        name = notebook.name if notebook else "the notebook"
-        raise BadParameters(f"{name}: its '{TAG}' cell is not valid Python ({err}); fix the cell "
-                            "in JupyterLab and save") from None
+    except parameters_cell.CellError as err:
+        raise BadParameters(f"{notebook.name if notebook else 'the notebook'}: its '{TAG}' cell {err}") from None
 
 
 @dataclass(frozen=True)
