@@ -155,7 +155,7 @@ def test_scala_parameters_cell_is_read_without_a_kernel(tmp_path):
 
 SCALA_DEFAULTS = [  # (the cell's line, source text, literal?, value, declared type, help)
     ('val path = "/data/in.parquet"  // the input', '"/data/in.parquet"', True, "/data/in.parquet", "", "the input"),
-    (r'val s = "a\"b // not a comment\t\u00e9"', r'"a\"b // not a comment\t\u00e9"', True, 'a"b // not a comment\té', "", ""),
+    (r'val s = "a\"b // no comment\t\u00e9"', r'"a\"b // no comment\t\u00e9"', True, 'a"b // no comment\té', "", ""),
     ('val q = """select "x"\nfrom t"""', '"""select "x"\nfrom t"""', True, 'select "x"\nfrom t', "", ""),
     ("var rows: Long = 10L", "10L", True, 10, "Long", ""),
     ("val n = -3", "-3", True, -3, "", ""),
@@ -209,7 +209,8 @@ def test_every_parameter_is_passed_or_a_default(tmp_path):
     broken = new_notebook(cells=[parameters_cell("n = (1,")], metadata={"kernelspec": PY_KERNEL})
     with pytest.raises(job_params.BadParameters, match=r"b.ipynb: its 'parameters' cell is not valid Python \(line"):
         job_params.effective(tmp_path / "b.ipynb", broken, {})
-    other = new_notebook(cells=[parameters_cell("n <- 1")], metadata={"kernelspec": {"name": "ir", "language": "R"}})
+    r_kernel = {"name": "ir", "display_name": "R", "language": "R"}
+    other = new_notebook(cells=[parameters_cell("n <- 1")], metadata={"kernelspec": r_kernel})
     with pytest.raises(job_params.BadParameters, match="its 'parameters' cell is R code; pyshim reads the parameters "
                                                        "of Python and Scala notebooks"):
         job_params.effective(tmp_path / "r.ipynb", other, {})
@@ -467,7 +468,7 @@ def test_pyspark_notebook_3_as_a_job(job_env, capsys):
     assert not (job_env / "output" / "wine_scored_pyspark.parquet").exists()
     (run,) = runs_in("pyspark-job")
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"input_path": "", "output_path": str(target), "model_uri": ""}  # "": the cell's defaults
+    assert run.data.params == {"input_path": "", "output_path": str(target), "model_uri": ""}  # the cell's "" defaults
     assert (run.data.tags["pyshim.job.params_passed"], run.data.tags["pyshim.job.params_default"]) == (
         "output_path", "input_path, model_uri")
     assert "pyshim.job.params_expression" not in run.data.tags

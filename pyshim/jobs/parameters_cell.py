@@ -66,7 +66,7 @@ def python(source: str) -> list[Parameter]:
     try:
         tree = ast.parse(code)
     except SyntaxError as err:
-        raise CellError(f"is not valid Python (line {err.lineno}: {err.msg}); fix it in JupyterLab and save") from None
+        raise CellError(f"is not valid Python (line {err.lineno}: {err.msg}); fix it in JupyterLab") from None
     lines = code.splitlines()
     found = []
     for node in tree.body:
