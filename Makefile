@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.pyshim-deps
+# Warnings as errors, every cross-reference checked (tests/test_docs.py builds with the same).
+SPHINX_CHECKS := -W --keep-going -n -q
 JDK_HINT := install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME
 
-.PHONY: java setup lint demo test test-cluster lab bench serve cluster-demo doctor clean
+.PHONY: java setup lint demo test test-cluster lab bench serve cluster-demo doctor docs clean
 
 setup: $(DEPS)
 	@$(VENV)/bin/pyshim install
@@ -61,5 +63,11 @@ serve: setup
 doctor: setup
 	$(VENV)/bin/pyshim doctor
 
+# The documentation site (docs/*.md: Sphinx, MyST Markdown, pydata-sphinx-theme) into docs/_build/html
+# (git-ignored), warnings as errors; `make test` builds it too (tests/test_docs.py).
+docs: setup
+	$(PY) -m sphinx $(SPHINX_CHECKS) -b html docs docs/_build/html
+	@echo "pyshim docs: open docs/_build/html/index.html"
+
 clean:
-	rm -rf scala/build notebooks/_executed .pyshim
+	rm -rf scala/build notebooks/_executed .pyshim docs/_build

@@ -1,19 +1,13 @@
 """Write the results: results.json (everything) and results.md (the tables and the notes).
 
 `render(results)` is pure (the smoke test feeds it a made-up result); `write(results, out)`
-writes both files; `update_readmes(markdown)` replaces the block between the markers in
-README.md.
+writes both files. The docs' benchmarks page includes results.md as it is (docs/benchmarks.md).
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-
-from harness import REPO
-
-START = "<!-- bench:results:start -->"
-END = "<!-- bench:results:end -->"
 
 
 def _s(value: float | None, unit: str = "s") -> str:
@@ -379,34 +373,3 @@ def write(results: dict, out_dir: Path) -> tuple[Path, Path]:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     return md, js
-
-
-def readme_block(markdown: str) -> str:
-    """The results as they go into a README: headings one level down."""
-    lines = []
-    for line in markdown.splitlines():
-        if line.startswith("# "):
-            continue
-        lines.append("#" + line if line.startswith("#") else line)
-    return "\n".join(lines).strip() + "\n"
-
-
-def update_readmes(markdown: str, files: list[Path] | None = None) -> list[Path]:
-    """Replace the text between the markers in each file that has them."""
-    files = files or [REPO / "README.md"]
-    block = f"{START}\n{readme_block(markdown)}{END}"
-    changed = []
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            continue
-        if START not in text or END not in text:
-            continue
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        new = head + block + tail
-        if new != text:
-            path.write_text(new, encoding="utf-8")
-            changed.append(path)
-    return changed

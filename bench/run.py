@@ -59,7 +59,6 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--native-main-only", action="store_true",
                         help="native: only the ElasticNet comparison, no per-kind rows or forest sweep (saves about 5 minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (kernel logs, py-spy output)")
-    parser.add_argument("--no-readme", action="store_true", help="do not update the results block of the READMEs")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(ALL))
@@ -131,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
 
         md, js = report.write(results, out_dir)
         log(f"wrote {md} and {js}")
-        if not args.quick and not args.no_readme and not args.out:
-            for path in report.update_readmes(md.read_text(encoding="utf-8")):
-                log(f"updated the results block in {path}")
         print(md.read_text(encoding="utf-8"))
         if args.keep:
             log(f"kept {root}")

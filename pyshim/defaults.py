@@ -145,7 +145,7 @@ def spark_session(app_name: str = "pyshim"):
 def _lineage_conf(given: set[str], opts: str = "") -> dict[str, str]:
     """pyshim's jar (model functions that run natively, the lineage listener) and the
     listener, unless the user set spark.jars or the listeners themselves (then they add
-    pyshim.Lineage and the jar, as the README says). The jar is built if a source changed."""
+    pyshim.Lineage and the jar, as docs/jobs.md says). The jar is built if a source changed."""
     import sys
 
     from . import paths

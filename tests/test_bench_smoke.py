@@ -115,12 +115,6 @@ def test_report_renders_tables_and_verdicts(results, tmp_path):
     assert json.loads(js.read_text())["growth"]["sizes"][0]["rows"] == 100
     assert md.read_text() == text
 
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{report.START}\nold table\n{report.END}\nafter\n")
-    assert report.update_readmes(text, [readme]) == [readme]
-    updated = readme.read_text()
-    assert "old table" not in updated and "### Targets" in updated and updated.endswith("after\n")
-
 
 def test_sidecar_cells_are_valid_python():
     compile(throughput.python_setup("models:/bench_model/1", 1000), "<setup>", "exec")

@@ -51,7 +51,7 @@ def test_nbdiff_web_shows_the_changed_cell(tmp_path: Path, browser_page, version
         write_notebook(tmp_path / "base.ipynb", before)
         write_notebook(tmp_path / "nb.ipynb", after)
         targets = ["base.ipynb", "nb.ipynb"]
-    else:  # as in the README: `nbdiff-web main HEAD -- notebooks/model.ipynb`, `nbdiff-web`
+    else:  # as in docs/review-copies.md: `nbdiff-web main HEAD -- notebooks/model.ipynb`, `nbdiff-web`
         git(tmp_path, "init", "-q")
         for version, message in ((before, "before"), (after, "after")):
             write_notebook(tmp_path / "nb.ipynb", version)

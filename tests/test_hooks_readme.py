@@ -1,5 +1,5 @@
-"""The commands of the README's review section, typed as a user types them (real `pyshim`,
-real git), against a throwaway repository, prefix and HOME. The browser ones (`nbdiff-web`,
+"""The commands of the docs' review page (docs/review-copies.md), typed as a user types them
+(real `pyshim`, real git), against a throwaway repository, prefix and HOME. The browser ones (`nbdiff-web`,
 `git difftool --tool nbdime`) are in test_hooks_browser.py."""
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ def _pins(lines):
 
 def test_environment_yml_mirrors_pyproject_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    # The test extras too (pytest, the browser driver); psycopg[binary] has no conda mirror.
-    ours = _pins(project["dependencies"] + project["optional-dependencies"]["test"])
+    # The extras too (pytest, the browser driver, the docs tools); psycopg[binary] has no conda mirror.
+    extras = [pin for pins in project["optional-dependencies"].values() for pin in pins]
+    ours = _pins(project["dependencies"] + extras)
     conda = _pins((ROOT / "environment.yml").read_text().splitlines())
     assert ours, "no pins found in pyproject.toml"
     drift = {k: (v, conda.get(k)) for k, v in ours.items() if conda.get(k) != v}

@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.toree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-README = Path(__file__).parent.parent / "README.md"
+MODEL_FUNCTIONS_PAGE = Path(__file__).parent.parent / "docs" / "model-functions.md"
 
 
 def _sequence(result) -> list[tuple[str, object]]:
@@ -168,14 +168,14 @@ def test_a_pandas_dataframe_past_the_limit_gets_a_message_with_the_fix(toree):
     assert "big" not in toree.run("import pyshim.z\nz.keys").ok().text
 
 
-def _readme_blocks(heading: str) -> dict[str, str]:
-    """The fenced code blocks of one README section, by language."""
-    section = re.split(r"\n#{2,3} ", README.read_text().split(heading, 1)[1], maxsplit=1)[0]
+def _docs_blocks(heading: str) -> dict[str, str]:
+    """The fenced code blocks of one section of the docs' model functions page, by language."""
+    section = re.split(r"\n#{2,3} ", MODEL_FUNCTIONS_PAGE.read_text().split(heading, 1)[1], maxsplit=1)[0]
     return {lang: code for lang, code in re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)}
 
 
-def test_the_readme_example_python_functions_are_called_from_scala_sql_callUDF_and_sql(toree):
-    blocks = _readme_blocks("### Python functions as SQL functions")
+def test_the_documented_python_functions_are_called_from_scala_sql_callUDF_and_sql(toree):
+    blocks = _docs_blocks("## Python functions as SQL functions")
     toree.run(blocks["python"].strip()).ok()
     shown = toree.run(blocks["scala"].strip()).ok().stdout
     assert re.search(r"\|\s*1\|\s*0\.0\|.*\|\s*2\|\s*1\.2\|.*\|\s*3\|\s*2\.4\|", shown, re.DOTALL), shown

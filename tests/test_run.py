@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from pyshim.jobs import parameters_cell as params_cell
 from pyshim.jobs import params as job_params
 from pyshim.jobs import run as job_run
 from pyshim.paths import REPO_ROOT
@@ -152,6 +153,93 @@ def test_scala_parameters_cell_is_read_without_a_kernel(tmp_path):
     assert job_params.declared(nbformat.read(nb, as_version=4)) == ["input_path", "rows", "model_uri"]
 
 
+SCALA_DEFAULTS = [  # (the cell's line, source text, literal?, value, declared type, help)
+    ('val path = "/data/in.parquet"  // the input', '"/data/in.parquet"', True, "/data/in.parquet", "", "the input"),
+    (r'val s = "a\"b // no comment\t\u00e9"', r'"a\"b // no comment\t\u00e9"', True, 'a"b // no comment\té', "", ""),
+    ('val q = """select "x"\nfrom t"""', '"""select "x"\nfrom t"""', True, 'select "x"\nfrom t', "", ""),
+    ("var rows: Long = 10L", "10L", True, 10, "Long", ""),
+    ("val n = -3", "-3", True, -3, "", ""),
+    ("val mask = 0xFF", "0xFF", True, 255, "", ""),
+    ("val rate: Double = 1.5e-3", "1.5e-3", True, 0.0015, "Double", ""),
+    ("val f = 0.25f", "0.25f", True, 0.25, "", ""),
+    ("val on = true", "true", True, True, "", ""),
+    ("val off: Boolean = false /* why */", "false", True, False, "Boolean", ""),
+    ("val none: String = null", "null", True, None, "String", ""),
+    ('val out = s"$outputDir/x.parquet"  // where', 's"$outputDir/x.parquet"', False, None, "", "where"),
+    ("val cols = Seq(\n  1,  // first\n  2)", "Seq(\n  1,  \n  2)", False, None, "", ""),
+    ("val f: Int => Int = x => x + 1", "x => x + 1", False, None, "Int => Int", ""),
+    ("val when = java.time.LocalDate.now()", "java.time.LocalDate.now()", False, None, "", ""),
+    ('val sql = """\n  val not_a_parameter = 1\n"""', '"""\n  val not_a_parameter = 1\n"""', True,
+     "\n  val not_a_parameter = 1\n", "", ""),
+]
+
+
+@pytest.mark.parametrize("line, source, literal, value, declared_type, note", SCALA_DEFAULTS)
+def test_scala_defaults_are_literals_or_expressions(line, source, literal, value, declared_type, note):
+    (found,) = params_cell.scala(f"{line}\nprintln(1)")
+    assert (found.source, found.literal, found.value, found.type, found.help) == (
+        source, literal, value, declared_type, note)
+
+
+def test_python_defaults_are_read_with_pythons_parser():
+    found = {p.name: p for p in params_cell.python(
+        '%matplotlib inline\nn: int = 1  # how many\nopts = dict(a=1)\nurl = "http://h/#top"  # the page\n'
+        'sizes = [1,\n  2]\nmodel_uri = "models:/m@champion"\nmodel_uri = "models:/m@prod"\nprint(n)')}
+    assert list(found) == ["n", "opts", "url", "sizes", "model_uri"]
+    assert (found["n"].value, found["n"].type, found["n"].help) == (1, "int", "how many")
+    assert (found["opts"].literal, found["opts"].source) == (False, "dict(a=1)")
+    assert (found["url"].value, found["url"].help) == ("http://h/#top", "the page")
+    assert found["sizes"].value == [1, 2]
+    nb = new_notebook(cells=[parameters_cell('model_uri = "models:/m@champion"\nmodel_uri = "models:/m@prod"')],
+                      metadata={"kernelspec": PY_KERNEL})
+    (last,) = params_cell.read(nb)  # the value the cell runs with, in its first place
+    assert last.value == "models:/m@prod"
+
+
+def test_every_parameter_is_passed_or_a_default(tmp_path):
+    cell = parameters_cell('val input_path = ""\nval rows = 10\nval out = s"$dir/x"\nval flag = true')
+    nb = nbformat.read(write_notebook(tmp_path / "s.ipynb", [cell], kernel=SCALA_KERNEL), as_version=4)
+    values = job_params.effective(tmp_path / "s.ipynb", nb, {"rows": 20, "flag": False})
+    assert [(v.name, v.text, v.origin) for v in values] == [
+        ("input_path", "", "default"), ("rows", "20", "passed"), ("out", 's"$dir/x"', "expression"),
+        ("flag", "false", "passed")]
+    assert job_params.tags(values) == {"pyshim.job.params_passed": "rows, flag",
+                                       "pyshim.job.params_default": "input_path, out",
+                                       "pyshim.job.params_expression": "out"}
+    broken = new_notebook(cells=[parameters_cell("n = (1,")], metadata={"kernelspec": PY_KERNEL})
+    with pytest.raises(job_params.BadParameters, match=r"b.ipynb: its 'parameters' cell is not valid Python \(line"):
+        job_params.effective(tmp_path / "b.ipynb", broken, {})
+    r_kernel = {"name": "ir", "display_name": "R", "language": "R"}
+    other = new_notebook(cells=[parameters_cell("n <- 1")], metadata={"kernelspec": r_kernel})
+    with pytest.raises(job_params.BadParameters, match="its 'parameters' cell is R code; pyshim reads the parameters "
+                                                       "of Python and Scala notebooks"):
+        job_params.effective(tmp_path / "r.ipynb", other, {})
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("02_score_from_scala.ipynb", [
+        "02_score_from_scala.ipynb takes 3 parameters (its 'parameters' cell, scala):",
+        '  input_path = ""', '  output_path = s"$outputDir/wine_scored_scala.parquet"',
+        "an expression: the run logs its text", '  model_uri = "models:/wine_classifier@champion"']),
+    ("03_pyspark_pipeline.ipynb", [
+        "03_pyspark_pipeline.ipynb takes 3 parameters (its 'parameters' cell, python):",
+        '  output_path = str(OUTPUT_DIR / "wine_scored_pyspark.parquet")',
+        "  model_uri = \"\"  ", "a classifier of the 13 scaled features"]),
+])
+def test_help_notebook_lists_parameters_and_defaults_without_a_kernel(name, lines, capsys):
+    assert job_run.main([str(demo.NOTEBOOKS_DIR / name), "--help-notebook"]) == 0
+    out = capsys.readouterr().out
+    for line in lines:
+        assert line in out
+    assert "-p NAME VALUE (typed), -r NAME VALUE (a string) or -f PARAMS_YAML" in out
+
+
+def test_help_notebook_without_a_parameters_cell_says_how_to_tag_one(tmp_path, capsys):
+    plain = write_notebook(tmp_path / "plain.ipynb", [new_code_cell("alpha = 1")])
+    assert job_run.main([str(plain), "--help-params"]) == 2
+    assert "plain.ipynb has no cell tagged 'parameters'" in capsys.readouterr().err
+
+
 def test_git_commit_only_inside_a_repository(tmp_path):
     nb = write_notebook(tmp_path / "nb.ipynb", [new_code_cell("1")])
     assert job_run.git_state(nb) == (None, False)
@@ -184,7 +272,8 @@ def test_a_python_job_gets_its_parameters_and_an_mlflow_run(job_env, capsys):
     git = ["git", "-C", str(job_env), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     nb = write_notebook(job_env / "job.ipynb", [
         new_markdown_cell("# a job"),
-        parameters_cell("n = 1\nlabel = 'default'"),
+        parameters_cell("n = 1\nlabel = 'default'\nmodel_uri = 'models:/price@champion'  # the model\n"
+                        "out = f'{label}.parquet'"),
         new_code_cell("import os\nprint(os.environ['PYSHIM_JOB_RUN_ID'], os.environ['PYSHIM_JOB_NAME'], "
                       "os.environ['MLFLOW_TRACKING_URI'], os.environ.get('MLFLOW_RUN_ID'))"),
         new_code_cell("print(n * 2, repr(label))"),
@@ -213,8 +302,17 @@ def test_a_python_job_gets_its_parameters_and_an_mlflow_run(job_env, capsys):
     assert outputs_text(ran.cells[3]).split() == [run.info.run_id, str(nb.resolve()),
                                                   os.environ["MLFLOW_TRACKING_URI"], "None"]
     assert run.info.status == "FINISHED" and run.info.run_name == "job"
-    assert run.data.params == {"n": "21", "label": "7"}
+    # every parameter of the cell: the two passed, a literal default, an expression's source text
+    assert run.data.params == {"n": "21", "label": "7", "model_uri": "models:/price@champion",
+                               "out": "f'{label}.parquet'"}
     tags = run.data.tags
+    assert (tags["pyshim.job.params_passed"], tags["pyshim.job.params_default"],
+            tags["pyshim.job.params_expression"]) == ("n, label", "model_uri, out", "out")
+    assert "  parameters: n=21, label=7, model_uri=models:/price@champion (default), " \
+           "out=f'{label}.parquet' (default expression)\n" in out
+    found = mlflow.search_runs(experiment_names=["python-job"], output_format="list",
+                               filter_string="params.model_uri = 'models:/price@champion'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
     assert tags["pyshim.job.notebook_sha256"] == hashlib.sha256(nb.read_bytes()).hexdigest()
     assert tags["mlflow.source.git.commit"] == head and tags["pyshim.job.git_dirty"] == "false"
     assert tags["pyshim.version.pyshim"] == pyshim.__version__
@@ -264,29 +362,27 @@ def test_a_failing_cell_fails_the_job_and_keeps_the_partial_notebook(job_env, ca
 
 @pytest.mark.toree
 def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained, demo_env, tmp_path):
-    """`pyshim run notebooks/02_score_from_scala.ipynb -r output_path X -r model_uri models:/...@champion`"""
+    """`pyshim run notebooks/02_score_from_scala.ipynb -r input_path X`: the output and the model
+    are the parameters cell's defaults, and the run logs them too."""
     import mlflow
 
-    target = tmp_path / "scored.parquet"
+    target = tmp_path / "output" / "wine_scored_scala.parquet"  # the default: s"$outputDir/..."
     executed = tmp_path / "02-job.ipynb"
     source, source_rows = wine_input(tmp_path / "wines.parquet", copies=10)
     notebook = demo.NOTEBOOKS_DIR / "02_score_from_scala.ipynb"
     env = {**demo_env, "PYSHIM_OUTPUT_DIR": str(tmp_path / "output")}
     done = subprocess.run([str(Path(sys.executable).parent / "pyshim"), "run", str(notebook),
-                           "-r", "input_path", str(source),
-                           "-r", "output_path", str(target), "-r", "model_uri", "models:/wine_classifier@champion",
-                           "--output", str(executed), "--experiment", "scala-job"],
+                           "-r", "input_path", str(source), "--output", str(executed), "--experiment", "scala-job"],
                           env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert rows_in(target) == source_rows
-    assert not (tmp_path / "output" / "wine_scored_scala.parquet").exists()  # the default, not written
 
     ran = nbformat.read(executed, as_version=4)
     code_cells = [i + 1 for i, c in enumerate(ran.cells) if c.cell_type == "code"]
     assert [int(m[0]) for m in PROGRESS.findall(done.stdout)] == code_cells
     assert not [o for c in ran.cells for o in c.get("outputs", []) if o.output_type == "error"]
     injected = next(c for c in ran.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert f'val output_path = "{target}"' in injected.source
+    assert injected.source.strip().splitlines()[-1] == f'val input_path = "{source}"'
     version = mlflow.MlflowClient(tracking_uri=demo_env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(
         "wine_classifier", "champion").version
     register = next(c for c in ran.cells if c.cell_type == "code" and "pyshim.Models.register" in c.source)
@@ -294,9 +390,15 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
 
     (run,) = runs_in("scala-job")
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"input_path": str(source), "output_path": str(target),
-                               "model_uri": "models:/wine_classifier@champion"}
+    params = {"input_path": str(source), "output_path": 's"$outputDir/wine_scored_scala.parquet"',
+              "model_uri": "models:/wine_classifier@champion"}
+    assert run.data.params == params
     tags = run.data.tags
+    assert (tags["pyshim.job.params_passed"], tags["pyshim.job.params_default"],
+            tags["pyshim.job.params_expression"]) == ("input_path", "output_path, model_uri", "output_path")
+    found = client().search_runs([run.info.experiment_id],
+                                 filter_string="params.model_uri = 'models:/wine_classifier@champion'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
     assert tags["pyshim.job.notebook_sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
     assert tags["pyshim.job.kernel"] == "pyshim-scala"
     assert tags["mlflow.source.git.commit"] == subprocess.run(
@@ -314,6 +416,12 @@ def test_scala_notebook_2_as_a_job_writes_its_output_and_records_the_run(trained
     (fn,) = write["functions"]
     assert (fn["name"], fn["model_uri"], fn["version"]) == ("wine", "models:/wine_classifier@champion", str(version))
     assert write["job"]["run_id"] == run.info.run_id
+    assert (write["job"]["params"], write["job"]["defaults"], write["job"]["expressions"]) == (
+        params, ["output_path", "model_uri"], ["output_path"])
+    shown = subprocess.run([str(Path(sys.executable).parent / "pyshim"), "lineage", str(target)],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert (f"  parameters  input_path={source}, model_uri=models:/wine_classifier@champion (default), "
+            'output_path=s"$outputDir/wine_scored_scala.parquet" (default expression)\n') in shown.stdout
     logged = client().download_artifacts(run.info.run_id, "lineage.json", str(tmp_path / "dl"))
     assert json.loads(Path(logged).read_text())["writes"] == [write]
     digest = write["inputs"][0]["digest"]
@@ -359,6 +467,10 @@ def test_pyspark_notebook_3_as_a_job(job_env, capsys):
     assert rows_in(target) == ROWS
     assert not (job_env / "output" / "wine_scored_pyspark.parquet").exists()
     (run,) = runs_in("pyspark-job")
-    assert run.info.status == "FINISHED" and run.data.params == {"output_path": str(target)}
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"input_path": "", "output_path": str(target), "model_uri": ""}  # the cell's "" defaults
+    assert (run.data.tags["pyshim.job.params_passed"], run.data.tags["pyshim.job.params_default"]) == (
+        "output_path", "input_path, model_uri")
+    assert "pyshim.job.params_expression" not in run.data.tags
     assert run.data.tags["pyshim.job.kernel"] == "pyshim-python"
     assert {"03-job.ipynb", "_review/03-job.py", "_review/03-job.html"} <= artifacts(run.info.run_id)

@@ -132,11 +132,11 @@ def batch_scores(env: dict) -> tuple[list[str], dict[int, list], dict[int, set]]
 
 
 def documented_requests() -> list[tuple[str, dict]]:
-    """The curl payloads shown in the README and in notebook 02's markdown."""
+    """The curl payloads shown in the docs' serving page and in notebook 02's markdown."""
     import nbformat
 
     notebook = nbformat.read(demo.NOTEBOOKS_DIR / "02_score_from_scala.ipynb", as_version=4)
-    docs = {"README.md": (paths.REPO_ROOT / "README.md").read_text(),
+    docs = {"docs/serving.md": (paths.REPO_ROOT / "docs" / "serving.md").read_text(),
             "02_score_from_scala.ipynb": "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")}
     found = [(name, json.loads(body)) for name, text in docs.items()
              for body in re.findall(r"curl -s http://127\.0\.0\.1:5001/invocations .* -d '(\{.*?\})'", text, re.DOTALL)]
@@ -191,7 +191,7 @@ def test_rest_predictions_equal_the_batch_predictions(scored_in_scala, demo_env,
         example = json.loads(re.search(r"-d '(.*)'$", ready.group(2)).group(1))
         assert example["dataframe_split"]["columns"] == columns
         assert post(url, columns, example["dataframe_split"]["data"])[0] in {0, 1, 2}
-        # so do the README's and the notebook's: their row is the first wine
+        # so do the docs' and the notebook's: their row is the first wine
         for doc, payload in documented_requests():
             split = payload["dataframe_split"]
             assert split["columns"] == columns and split["data"] == [rows[0]], doc

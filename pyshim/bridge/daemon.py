@@ -17,10 +17,12 @@ import importlib
 import os
 import sys
 
+from .. import settings
+
 # Needed by every model function (Arrow batches, the model cache, mlflow.pyfunc).
 ALWAYS = ("pandas", "pyarrow", "mlflow.pyfunc", "pyshim.bridge.worker")
 # Flavor libraries whose import dominates a model's first load.
-DEFAULT_FLAVORS = "sklearn,skops.io,mlflow.sklearn"
+DEFAULT_FLAVORS = settings.default("PYSHIM_WORKER_PRELOAD")
 
 
 def preload_names(env: dict[str, str]) -> list[str]:

@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 
+from .. import settings
 from . import failures, jobtags
 
 # What PySpark's own launcher imports into the gateway view before making a SparkContext.
@@ -40,7 +41,7 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 # z.put of a pandas DataFrame copies it into the JVM through Arrow; past this many MB
 # (PYSHIM_PANDAS_PUT_LIMIT_MB), it says how to make a Spark DataFrame instead.
-PANDAS_PUT_LIMIT_MB = 100
+PANDAS_PUT_LIMIT_MB = float(settings.default("PYSHIM_PANDAS_PUT_LIMIT_MB"))
 
 
 def connect():

@@ -1,7 +1,8 @@
 """`pyshim run NOTEBOOK [-p NAME VALUE]... [-r NAME VALUE]... [-f params.yaml] [--output PATH] [--experiment NAME]`
 
 Runs a Scala (pyshim-scala, Toree) or Python (pyshim-python) notebook as a job on papermill
-(execute.py) and records it as one MLflow run: the parameters (params), the notebook's
+(execute.py) and records it as one MLflow run: every parameter of the notebook's `parameters`
+cell, passed or default (params; the tags `pyshim.job.params_*` say which), the notebook's
 sha256, the git commit, the versions (tags), the executed notebook, its review copies and
 the kernel's log (artifacts), and the run's status: FINISHED, FAILED when a cell fails or
 the kernel dies, KILLED on Ctrl-C.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import platform
 import subprocess
 import sys
@@ -35,12 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .. import defaults
+from .. import defaults, settings
 from ..errors import PyshimError
 from . import params as job_params
 from .execute import CELL_TIMEOUT, NotebookFailed, NotebookRun, execute, kernel_of
 
-EXPERIMENT = "pyshim-jobs"
+EXPERIMENT = settings.default("PYSHIM_JOB_EXPERIMENT")
 RUNS_DIR = defaults.HOME / "runs"   # executed notebooks when --output is not given (git-ignored)
 RUN_ID, JOB_NAME = "PYSHIM_JOB_RUN_ID", "PYSHIM_JOB_NAME"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -64,21 +64,16 @@ def run_job(notebook: Path, parameters: dict | None = None, output: Path | None 
     Raises job_params.BadParameters before anything starts, and NotebookFailed (with a
     `run_id` attribute) after the run is marked FAILED and the partial notebook logged.
     """
-    import nbformat
-
     notebook = Path(notebook).resolve()
     parameters = dict(parameters or {})
-    try:
-        nb = nbformat.read(notebook, as_version=4)
-    except Exception as err:
-        raise PyshimError(f"{notebook} is not a notebook that can be read: {_one_line(err)}") from None
+    nb = read_notebook(notebook)
     kernel = kernel_of(nb)
-    job_params.check(notebook, nb, parameters)
+    values = job_params.effective(notebook, nb, parameters)
     env = defaults.environment(env)
     experiment = experiment or env.get("PYSHIM_JOB_EXPERIMENT") or EXPERIMENT
     executed = Path(output).resolve() if output else _default_output(notebook)
     client = _client(env["MLFLOW_TRACKING_URI"])
-    run_id = _start_run(client, env["MLFLOW_TRACKING_URI"], experiment, notebook, kernel, parameters, executed)
+    run_id = _start_run(client, env["MLFLOW_TRACKING_URI"], experiment, notebook, kernel, values, executed)
     kernel_env = {**env, RUN_ID: run_id, JOB_NAME: str(notebook)}
     status, started = "FAILED", time.monotonic()
     try:
@@ -95,6 +90,15 @@ def run_job(notebook: Path, parameters: dict | None = None, output: Path | None 
         copies = _finish(client, run_id, executed, status, time.monotonic() - started)
     done.review_copies = copies
     return Job(done, run_id, experiment, status)
+
+
+def read_notebook(notebook: Path):
+    import nbformat
+
+    try:
+        return nbformat.read(notebook, as_version=4)
+    except Exception as err:
+        raise PyshimError(f"{notebook} is not a notebook that can be read: {_one_line(err)}") from None
 
 
 def _default_output(notebook: Path) -> Path:
@@ -129,19 +133,20 @@ def _experiment_id(client, uri: str, name: str) -> str:
         return found.experiment_id
 
 
-def _start_run(client, uri: str, experiment: str, notebook: Path, kernel: str, parameters: dict,
-               executed: Path) -> str:
+def _start_run(client, uri: str, experiment: str, notebook: Path, kernel: str,
+               parameters: list[job_params.Value], executed: Path) -> str:
     from mlflow.entities import Param
 
     try:
         experiment_id = _experiment_id(client, uri, experiment)
-        run = client.create_run(experiment_id, run_name=notebook.stem, tags=_tags(notebook, kernel, executed))
+        run = client.create_run(experiment_id, run_name=notebook.stem,
+                                tags={**_tags(notebook, kernel, executed), **job_params.tags(parameters)})
     except Exception as err:
         raise PyshimError(f"cannot start an MLflow run in experiment {experiment!r} at {uri}: "
                           f"{_one_line(err)}; check MLFLOW_TRACKING_URI") from None
     run_id = run.info.run_id
     try:
-        client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in parameters.items()])
+        client.log_batch(run_id, params=[Param(p.name, p.text) for p in parameters])
     except Exception as err:  # a value past MLflow's limit for params, say
         client.set_terminated(run_id, "FAILED")
         raise PyshimError(f"MLflow run {run_id} did not take the parameters: {_one_line(err)}") from None
@@ -260,6 +265,9 @@ def parser() -> argparse.ArgumentParser:
                         "review copies go to _review/ beside it")
     p.add_argument("--experiment", metavar="NAME",
                    help=f"the MLflow experiment (default $PYSHIM_JOB_EXPERIMENT or {EXPERIMENT})")
+    p.add_argument("--help-notebook", "--help-params", action="store_true",
+                   help="list the notebook's parameters and their defaults (as papermill's --help-notebook), "
+                        "then exit; starts no kernel")
     p.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT, metavar="SECONDS",
                    help=f"the longest one cell may run (default {CELL_TIMEOUT}; 0: no limit)")
     return p
@@ -273,11 +281,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         print(f"pyshim run: no such notebook: {args.notebook}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
+        if args.help_notebook:
+            print(job_params.help_text(notebook, read_notebook(notebook)), file=out)
+            return EXIT_OK
         values = job_params.resolve(args.parameters_file, args.parameter, args.raw)
+        shown = job_params.shown(job_params.effective(notebook, read_notebook(notebook), values))
         env = defaults.environment()
         say = lambda text: print(text, end="", file=out, flush=True)  # noqa: E731
-        say(f"pyshim run: {_show(notebook)}" + (f" with {_shown(values)}" if values else "") +
-            f"; MLflow at {env['MLFLOW_TRACKING_URI']}\n")
+        say(f"pyshim run: {_show(notebook)}; MLflow at {env['MLFLOW_TRACKING_URI']}\n" +
+            (f"  parameters: {shown}\n" if shown else ""))
         job = run_job(notebook, values, args.output, args.experiment, env, progress=say,
                       timeout=args.cell_timeout or None)
     except job_params.BadParameters as err:
@@ -301,14 +313,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-def _param_text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def _shown(values: dict) -> str:
-    return ", ".join(f"{k}={_param_text(v)}" for k, v in values.items())
-
 
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__

@@ -73,8 +73,7 @@ def describe(record: dict) -> str:
                      + (f", experiment {job['experiment_id']}" if job.get("experiment_id") else ""))
         if job.get("tracking_uri"):
             lines.append(f"  tracking    {job['tracking_uri']}")
-        params = job.get("params") or {}
-        lines.append("  parameters  " + (", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "(none)"))
+        lines.append("  parameters  " + (_params(job) or "(none)"))
     else:
         lines.append(f"  notebook    {record.get('notebook') or '(an interactive session, not a job)'}")
     for fn in record.get("functions", []):
@@ -84,6 +83,15 @@ def describe(record: dict) -> str:
     if record.get("emit_error"):
         lines.append(f"  note        logging to MLflow / OpenLineage failed: {record['emit_error']}")
     return "\n".join(lines)
+
+
+def _params(job: dict) -> str:
+    """`a=1, b=x (default), c=s"..." (default expression)`, as `pyshim run` prints them."""
+    from ..jobs.params import DEFAULT, EXPRESSION, PASSED, Value, shown
+
+    defaults, expressions = set(job.get("defaults") or ()), set(job.get("expressions") or ())
+    return shown([Value(k, v, EXPRESSION if k in expressions else DEFAULT if k in defaults else PASSED)
+                  for k, v in sorted((job.get("params") or {}).items())])
 
 
 def _function(fn: dict) -> str:

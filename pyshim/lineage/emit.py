@@ -6,7 +6,7 @@ In the run: an input dataset per input, with pyshim's content digest (so `search
 job by `dataset.digest`), the output as a dataset of context "output", a link to each logged
 model the query used, and the job's writes in the artifact `lineage.json`.
 
-Prints JSON for the record: `{"job": {params, experiment_id, run_name}}`, and `emit_error`
+Prints JSON for the record: `{"job": {params, defaults, expressions, experiment_id, run_name}}`, and `emit_error`
 when a part failed (the full error goes to stderr). Exits 0 unless stdin is not a record.
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tempfile
 import traceback
 from pathlib import Path
 from urllib.parse import urlparse
+
+from .. import settings
 
 PRODUCER = "urn:pyshim:lineage"  # OpenLineage wants a URI naming the producer
 ARTIFACT = "lineage.json"
@@ -60,8 +62,8 @@ def log_to_run(run_id: str, record: dict) -> dict:
 
     client = MlflowClient()
     run = client.get_run(run_id)
-    job = {"params": dict(run.data.params), "experiment_id": run.info.experiment_id,
-           "run_name": run.info.run_name}
+    job = {"params": dict(run.data.params), **param_origins(run.data.tags),
+           "experiment_id": run.info.experiment_id, "run_name": run.info.run_name}
     datasets = [DatasetInput(_dataset(item)._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
                 for context, items in (("input", record.get("inputs", [])), ("output", [record.get("output", {})]))
                 for item in items if item.get("digest")]
@@ -75,6 +77,16 @@ def log_to_run(run_id: str, record: dict) -> dict:
         client.log_inputs(run_id, datasets=datasets)
     _append_artifact(client, run_id, {**record, "job": {**record.get("job", {}), **job}})
     return job
+
+
+def param_origins(tags: dict) -> dict:
+    """`defaults` and `expressions`: the params that are the notebook's own defaults, and those
+    among them logged as an expression's source text (`pyshim run` tags its run with them)."""
+    from pyshim.jobs.params import DEFAULT, EXPRESSION, TAGS
+
+    found = {key: [n.strip() for n in tags.get(TAGS[origin], "").split(",") if n.strip()]
+             for key, origin in (("defaults", DEFAULT), ("expressions", EXPRESSION))}
+    return {key: names for key, names in found.items() if names}
 
 
 def _dataset(item: dict):
@@ -165,7 +177,7 @@ def emit_openlineage(record: dict) -> None:
     event = RunEvent(eventType=RunState.COMPLETE, eventTime=record.get("written_at"),
                      run=Run(runId=str(generate_new_uuid()),
                              facets={"pyshim_models": PyshimModelsRunFacet(functions=record.get("functions", []))}),
-                     job=Job(namespace=os.environ.get("OPENLINEAGE_NAMESPACE", "pyshim"), name=job_name),
+                     job=Job(namespace=os.environ.get("OPENLINEAGE_NAMESPACE", settings.default("OPENLINEAGE_NAMESPACE")), name=job_name),
                      producer=PRODUCER, inputs=inputs, outputs=outputs)
     OpenLineageClient().emit(event)
 

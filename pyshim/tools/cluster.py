@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .. import paths
+from .. import paths, settings
 from ..errors import PyshimError
 
 LOOPBACK = "127.0.0.1"
@@ -189,7 +189,7 @@ def _spark_env(workdir: Path) -> dict[str, str]:
     env.setdefault("JAVA_HOME", str(paths.java_executable().resolve().parent.parent))
     env["SPARK_LOCAL_IP"] = LOOPBACK           # RPC, block manager and web UIs on loopback only
     env["SPARK_LOCAL_HOSTNAME"] = LOOPBACK
-    env["SPARK_DAEMON_MEMORY"] = env.get("PYSHIM_CLUSTER_DAEMON_MEMORY", "256m")
+    env["SPARK_DAEMON_MEMORY"] = env.get("PYSHIM_CLUSTER_DAEMON_MEMORY", settings.default("PYSHIM_CLUSTER_DAEMON_MEMORY"))
     env["SPARK_WORKER_DIR"] = str(workdir / "work")
     env["SPARK_LOG_DIR"] = str(workdir / "logs")
     env["SPARK_PID_DIR"] = str(workdir)

@@ -27,13 +27,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .. import defaults, paths
+from .. import defaults, paths, settings
 from ..errors import PyshimError
-from .demo import MODEL_ALIAS, MODEL_NAME
 
 LOOPBACK = "127.0.0.1"
-DEFAULT_PORT = 5001
-DEFAULT_MODEL = f"models:/{MODEL_NAME}@{MODEL_ALIAS}"
+DEFAULT_PORT = int(settings.default("PYSHIM_SERVE_PORT"))
+DEFAULT_MODEL = settings.default("MODEL")  # the demo's champion
 READY_TIMEOUT = 300  # seconds: the CLI downloads the model, uvicorn imports mlflow and loads it
 
 
