@@ -1,8 +1,20 @@
 # The two commands of the README: `make demo` and `make test`. Both create or reuse .venv
 # (idempotent: a second run reinstalls nothing), install the project in it, build the
-# Toree extension and install the kernels into .venv. Nothing goes to ~/.jupyter or ~/.local.
+# Scala extension and install the kernels into .venv. Nothing goes to ~/.jupyter or ~/.local.
+#
+# SPARK picks the Spark line, for every target: 3.5 (the default: Spark 3.5 with the Toree
+# kernel, in .venv) or 4 (pyspark 4.3 with pyshim's own Scala kernel, in .venv-spark4).
 PYTHON ?= python3
+SPARK  ?= 3.5
+ifeq ($(SPARK),3.5)
 VENV   := .venv
+EXTRA  := spark35
+else ifeq ($(SPARK),4)
+VENV   := .venv-spark4
+EXTRA  := spark4
+else
+$(error pyshim: SPARK=$(SPARK) is not a Spark line of this project; use SPARK=3.5 (the default) or SPARK=4)
+endif
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.pyshim-deps
 # Warnings as errors, every cross-reference checked (tests/test_docs.py builds with the same).
@@ -20,12 +32,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(DEPS): pyproject.toml | $(PY) java
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),test]'
 	@touch $(DEPS)
 
 java:
 	@if [ -n "$$JAVA_HOME" ]; then test -x "$$JAVA_HOME/bin/java" || { echo "pyshim: JAVA_HOME=$$JAVA_HOME has no bin/java; $(JDK_HINT)" >&2; exit 1; }; \
 	 else command -v java >/dev/null 2>&1 || { echo "pyshim: no java found; $(JDK_HINT)" >&2; exit 1; }; fi
+	@if [ "$(SPARK)" = 4 ]; then j="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	  v=$$("$$j" -version 2>&1 | sed -n 's/.*version "\([0-9]*\)[."].*/\1/p' | head -n 1); \
+	  [ "$${v:-0}" -ge 17 ] 2>/dev/null || { echo "pyshim: Spark 4 needs Java 17 or newer, and $$j is Java $${v:-unknown}; $(JDK_HINT)" >&2; exit 1; }; fi
 
 demo: java setup
 	$(PY) -m pyshim.tools.demo

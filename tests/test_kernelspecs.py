@@ -11,15 +11,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_committed_kernel_specs_match_the_generator(tmp_path):
     kernels.generate(tmp_path)
-    for name, files in kernels.spec_files().items():
-        for fname in files:
-            committed = ROOT / "kernels" / name / fname
-            assert committed.read_text() == (tmp_path / name / fname).read_text(), \
-                f"{committed} drifted from pyshim/kernel/specs.py: run `pyshim kernelspecs`"
+    for line in kernels.LINES:
+        for name, files in kernels.spec_files(line).items():
+            for fname in files:
+                committed = kernels.line_dir(line, ROOT / "kernels") / name / fname
+                assert committed.read_text() == (kernels.line_dir(line, tmp_path) / name / fname).read_text(), \
+                    f"{committed} drifted from pyshim/kernel/specs.py: run `pyshim kernelspecs`"
+
+
+def test_the_scala_kernel_keeps_its_name_on_every_line():
+    """A notebook's kernelspec name finds the Scala kernel of whichever line is installed."""
+    scala = [json.loads(kernels.spec_files(line)[kernels.SCALA_KERNEL]["kernel.json"]) for line in kernels.LINES]
+    assert [s["language"] for s in scala] == ["scala", "scala"]
+    assert scala[0]["argv"][2] == "pyshim.kernel.launch" and scala[1]["argv"][2] == "pyshim.scala_kernel"
 
 
 def test_kernel_specs_hold_no_machine_paths():
-    for spec_file in (ROOT / "kernels").glob("*/kernel.json"):
+    for spec_file in (ROOT / "kernels").glob("**/kernel.json"):
         text = spec_file.read_text()
         for forbidden in (str(ROOT), "/root", "/home/", "site-packages", ".venv"):
             assert forbidden not in text, f"{spec_file} contains {forbidden}"

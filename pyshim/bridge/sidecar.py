@@ -133,13 +133,14 @@ class SharedStore:
 
     def _to_python(self, value):
         from py4j.java_collections import JavaList, JavaMap
-        from py4j.java_gateway import JavaObject
+        from py4j.java_gateway import JavaObject, is_instance_of
 
         if isinstance(value, JavaMap):
             return {self._to_python(k): self._to_python(v) for k, v in value.items()}
         if isinstance(value, JavaList):
             return [self._to_python(v) for v in value]
-        if isinstance(value, JavaObject) and value.getClass().getName() == "org.apache.spark.sql.Dataset":
+        # Spark 4's Dataset is org.apache.spark.sql.classic.Dataset, a subclass of Spark 3.5's name.
+        if isinstance(value, JavaObject) and is_instance_of(self._spark.sparkContext._gateway, value, "org.apache.spark.sql.Dataset"):
             from pyspark.sql import DataFrame
 
             return DataFrame(value, self._spark)

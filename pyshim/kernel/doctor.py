@@ -138,9 +138,10 @@ def _check_jvm_cache(prefix: Path) -> Check:
 
 
 def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
-    return [_check_java(), _check_spark(), _check_toree(), _check_extension(),
+    toree = [_check_toree()] if paths.spark_line() == "3.5" else []
+    return [_check_java(), _check_spark(), *toree, _check_extension(),
             *_check_kernels(prefix), _check_labextension(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
-            _check_jvm_cache(prefix)]
+            *([_check_jvm_cache(prefix)] if toree else [])]
 
 
 def main(prefix: Path = Path(sys.prefix)) -> int:

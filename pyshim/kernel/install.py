@@ -25,13 +25,13 @@ def install(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[s
 
     done = []
     if scala_build.build():
-        done.append(f"built the Toree extension {paths.EXTENSION_JAR}")
+        done.append(f"built the Scala extension {paths.EXTENSION_JAR}")
     done += kernels.install(prefix)
     done += labextension.install(prefix)
     done += hooks_install.install(prefix, _repo(repo))
-    if prefix.resolve() == Path(sys.prefix).resolve():
+    if prefix.resolve() == Path(sys.prefix).resolve() and paths.spark_line() == "3.5":
         # Kernels launched from this environment read the archive from here; another
-        # prefix (a test's) would never use one.
+        # prefix (a test's) would never use one. The archive is of Toree's classes.
         done += jvm_cache.ensure(prefix)
     return done
 

@@ -2,7 +2,10 @@
 
 `python` as argv[0] is replaced by jupyter_client with the python running Jupyter, and
 `{resource_dir}` with the installed spec's folder, so the same files work in any clone.
-`pyshim install` copies them into the environment's prefix (never ~/.local).
+`pyshim install` copies the specs of the environment's Spark line into its prefix (never
+~/.local): kernels/ for Spark 3.5 (Toree), kernels/spark4/ for Spark 4 (pyshim's own Scala
+kernel). The Scala kernel has the same name on both lines, so a notebook moves between them
+without edits.
 """
 from __future__ import annotations
 
@@ -34,20 +37,34 @@ logger.pyacc.level = fatal
 """
 
 
-def spec_files() -> dict[str, dict[str, str]]:
-    """Kernel name -> {file name: content}."""
-    scala = {
-        "argv": ["python", "-m", "pyshim.kernel.launch", "--resource-dir", "{resource_dir}",
-                 "--connection-file", "{connection_file}"],
-        "display_name": "Scala 2.12 · Spark 3.5 (Toree + pyshim)",
-        "language": "scala",
-        "interrupt_mode": "signal",
-        "env": {},
-        "metadata": {"pyshim": {"kind": "toree"}},
-    }
+LINES = ("3.5", "4")
+
+
+def line_dir(line: str, root: Path = paths.KERNELS_DIR) -> Path:
+    """Where a line's committed specs are."""
+    return root if line == "3.5" else root / f"spark{line}"
+
+
+def spec_files(line: str | None = None) -> dict[str, dict[str, str]]:
+    """Kernel name -> {file name: content}, for a Spark line (default: the installed one)."""
+    line = line or paths.spark_line()
+    if line == "3.5":
+        scala = {
+            "argv": ["python", "-m", "pyshim.kernel.launch", "--resource-dir", "{resource_dir}",
+                     "--connection-file", "{connection_file}"],
+            "display_name": "Scala 2.12 · Spark 3.5 (Toree + pyshim)",
+            "metadata": {"pyshim": {"kind": "toree"}},
+        }
+    else:
+        scala = {
+            "argv": ["python", "-m", "pyshim.scala_kernel", "-f", "{connection_file}", "--resource-dir", "{resource_dir}"],
+            "display_name": f"Scala 2.13 · Spark {line} (pyshim)",
+            "metadata": {"pyshim": {"kind": "repl"}},
+        }
+    scala.update({"language": "scala", "interrupt_mode": "signal", "env": {}})
     python = {
         "argv": ["python", "-m", "pyshim.kernel.launch_ipython", "-f", "{connection_file}"],
-        "display_name": "Python 3 · PySpark 3.5 + MLflow (pyshim)",
+        "display_name": f"Python 3 · PySpark {line} + MLflow (pyshim)",
         "language": "python",
         "interrupt_mode": "signal",
         "env": {},
@@ -64,9 +81,16 @@ def _dump(spec: dict) -> str:
 
 
 def generate(target: Path = paths.KERNELS_DIR) -> list[Path]:
-    """Write the specs under target; return the files that changed."""
+    """Write every line's specs under target; return the files that changed."""
     changed = []
-    for name, files in spec_files().items():
+    for line in LINES:
+        changed += _generate(line, line_dir(line, target))
+    return changed
+
+
+def _generate(line: str, target: Path) -> list[Path]:
+    changed = []
+    for name, files in spec_files(line).items():
         for fname, content in files.items():
             path = target / name / fname
             if not path.exists() or path.read_text() != content:
@@ -88,9 +112,12 @@ def _same_tree(a: Path, b: Path) -> bool:
 
 
 def install(prefix: Path = Path(sys.prefix), source: Path = paths.KERNELS_DIR) -> list[str]:
-    """Copy kernels/* into <prefix>/share/jupyter/kernels; idempotent."""
+    """Copy the installed line's specs into <prefix>/share/jupyter/kernels; idempotent."""
     generate(source)
-    _add_toree_logo(source / SCALA_KERNEL)
+    line = paths.spark_line()
+    source = line_dir(line, source)
+    if line == "3.5":
+        _add_toree_logo(source / SCALA_KERNEL)
     done = []
     for name in spec_files():
         dest = kernels_root(prefix) / name

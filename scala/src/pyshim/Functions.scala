@@ -5,7 +5,6 @@ import java.util.concurrent.ConcurrentHashMap
 import scala.collection.JavaConverters._
 
 import org.apache.spark.sql.SparkSession
-import org.apache.spark.sql.catalyst.FunctionIdentifier
 import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute
 import org.apache.spark.sql.catalyst.expressions.{Cast, CreateArray, ElementAt, Expression, ExpressionInfo, GetStructField, If,
   InheritAnalysisRules, IsNaN, IsNull, Literal, Or, RuntimeReplaceable}
@@ -109,7 +108,7 @@ object Functions {
     val id = remember(name, native = false, about)
     byPythonFunction.put(udf.func, id)
     current.put(name, new ModelFunction(name, udf, specs, positional, registration = id))
-    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+    spark.sessionState.functionRegistry.registerFunction(TempFunctions.identifier(name),
       Describe.info(name, specs, about.asScala.toMap), (args: Seq[Expression]) => build(name, args))
     replaced
   }
@@ -133,7 +132,7 @@ object Functions {
     val replaced = current.containsKey(name)
     val id = remember(name, native = true, about)
     current.put(name, new ModelFunction(name, null, specs, positional = false, native = Some(body), registration = id))
-    spark.sessionState.functionRegistry.registerFunction(FunctionIdentifier(name),
+    spark.sessionState.functionRegistry.registerFunction(TempFunctions.identifier(name),
       Describe.info(name, specs, about.asScala.toMap, "scala_udf"), (args: Seq[Expression]) => build(name, args))
     replaced
   }

@@ -81,8 +81,8 @@ object SqlAssist {
 
   /** Help in a %%sql cell: a function's description, else a table's or view's columns. */
   def describe(spark: SparkSession, name: String): Option[String] =
-    (if (spark.sessionState.functionRegistry.functionExists(
-          org.apache.spark.sql.catalyst.FunctionIdentifier(name))) describeFunction(spark, name) else None)
+    (if (Seq(TempFunctions.identifier(name), org.apache.spark.sql.catalyst.FunctionIdentifier(name))
+          .exists(spark.sessionState.functionRegistry.functionExists)) describeFunction(spark, name) else None)
       .orElse(Try(s"$name\n${spark.table(name).schema.treeString}").toOption)
 
   private def quoted(name: String): String = "`" + name.replace("`", "``") + "`"
