@@ -382,11 +382,17 @@ class interruptible:
 
     @staticmethod
     def _handle(signum, frame):
-        while frame is not None:
-            if f"{os.sep}py4j{os.sep}" in frame.f_code.co_filename:
-                return
-            frame = frame.f_back
-        raise KeyboardInterrupt
+        if not in_py4j_call(frame):
+            raise KeyboardInterrupt
+
+
+def in_py4j_call(frame) -> bool:
+    """True when the signal came while Python waited in py4j (for a JVM answer)."""
+    while frame is not None:
+        if f"{os.sep}py4j{os.sep}" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def error_answer(exc: BaseException) -> dict:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
+from ..bridge.sidecar import in_py4j_call
 from . import cells
 from .magics import Magics, MagicError
 
@@ -92,10 +93,10 @@ class ScalaKernel(IPythonKernel):
                          *, cell_meta=None, cell_id=None):
         parts = cells.split(code)
         if len(parts) == 1 and parts[0].kind == "cell" and parts[0].key == "python":
-            self.jvm  # noqa: B018 - spark, sc and z are bound once Spark is up
-            return await super().do_execute(parts[0].text.lstrip("\n") if parts[0].text.startswith("\n") else parts[0].text,
-                                            silent, store_history, user_expressions, allow_stdin,
-                                            cell_meta=cell_meta, cell_id=cell_id)
+            body = parts[0].text[1:] if parts[0].text.startswith("\n") else parts[0].text
+            with self._python_cell(silent):
+                return await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
+                                                cell_meta=cell_meta, cell_id=cell_id)
         count = self.shell.execution_count
         if store_history:
             self.shell.execution_count += 1
@@ -141,6 +142,34 @@ class ScalaKernel(IPythonKernel):
                 if interrupted.is_set():
                     interrupted.clear()
                     repl.interrupt()
+
+    @contextmanager
+    def _python_cell(self, silent: bool):
+        """A `%%python` cell in this IPython, as a cell of the JVM's too: its Spark jobs carry
+        the cell's tag (its progress display; Ctrl-C cancels them), and the display's updates
+        are relayed from a thread while Python runs the cell."""
+        from ..bridge import jobtags
+
+        repl = self.jvm.repl
+        cell = repl.executePython()
+        tag = next(json.loads(e)["tag"] for e in repl.poll(cell, 60000) if json.loads(e)["type"] == "tag")
+        relay = threading.Thread(target=self._relay, args=(cell, silent), name="pyshim-python-cell-relay", daemon=True)
+        relay.start()
+        try:
+            with jobtags.cell(tag), _cancel_jobs_on_sigint(repl):
+                yield
+        finally:
+            repl.finishPython(cell)
+            relay.join()
+
+    def _relay(self, cell: int, silent: bool) -> None:
+        while True:
+            for raw in self._jvm.repl.poll(cell, POLL_MS):
+                event = json.loads(raw)
+                if event["type"] == "done":
+                    return
+                if not silent and event["type"] == "message":
+                    self.publish(event["msg_type"], json.loads(event["content"]))
 
     def publish_event(self, event: dict, count: int) -> None:
         kind = event["type"]
@@ -213,6 +242,24 @@ def _scala_version() -> str:
 
     jars = sorted(paths.spark_jars().glob("scala-library-2.1*.jar"))
     return jars[-1].name.removeprefix("scala-library-").removesuffix(".jar") if jars else ""
+
+
+@contextmanager
+def _cancel_jobs_on_sigint(repl):
+    """Ctrl-C in a `%%python` cell: its Spark jobs are cancelled (from a thread of its own: the
+    main thread may be inside a py4j call), and Python gets its KeyboardInterrupt, except
+    inside a py4j call, which the cancelled job ends with an error of its own (a
+    KeyboardInterrupt there would leave py4j's connection with an answer nobody reads)."""
+    def handle(signum, frame):
+        threading.Thread(target=repl.interrupt, name="pyshim-cancel-jobs", daemon=True).start()
+        if not in_py4j_call(frame):
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .. import defaults
+from .. import defaults, paths
 from ..errors import PyshimError
 from ..jobs.execute import CELL_TIMEOUT, STARTUP_TIMEOUT, NotebookFailed, NotebookRun, execute, first_line, kernel_of
 from ..jobs.execute import CLIENT_OPTIONS as NBCLIENT_OPTIONS
@@ -99,10 +99,15 @@ def champion(env: dict[str, str]) -> str:
         return f"{MODEL_NAME}@{MODEL_ALIAS}: not found ({first_line(str(err), 100)})"
 
 
+def _bin() -> str:
+    """This environment's bin folder as the user would type it (.venv/bin, .venv-spark4/bin)."""
+    return _show(paths.environment_bin())
+
+
 def mlflow_ui_hint(uri: str) -> str:
     if uri.startswith(("http://", "https://")):
         return f"open {uri} (the tracking server's UI)"
-    return f".venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000  # then open http://127.0.0.1:5000"
+    return f"{_bin()}/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000  # then open http://127.0.0.1:5000"
 
 
 def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str:
@@ -125,13 +130,14 @@ def summary(runs: list[NotebookRun], env: dict[str, str], seconds: float) -> str
             lines.append(f"  review copies: {', '.join(_show(c) + '/' for c in copies)}")
     lines.append(f"  MLflow tracking URI: {env['MLFLOW_TRACKING_URI']} (one run per notebook in experiment "
                  f"{env.get('PYSHIM_JOB_EXPERIMENT') or JOB_EXPERIMENT})")
+    line = "" if paths.spark_line() == "3.5" else f" SPARK={paths.spark_line()}"
     lines += ["", "Try next:",
-              "  make lab     JupyterLab on notebooks/ with the pyshim kernels, the save hook and the %load",
+              f"  make lab{line}     JupyterLab on notebooks/ with the pyshim kernels, the save hook and the %load",
               "               snippets ready: `%load setup` in Scala, `%load snippets/setup.py` in Python;",
               "               `touch notebooks/.ipynb_saveprocess` turns on review copies (_review/) on save",
-              "  make serve   the same model over REST: MLflow's scoring server on http://127.0.0.1:5001",
+              f"  make serve{line}   the same model over REST: MLflow's scoring server on http://127.0.0.1:5001",
               "  pyshim run   a notebook as a job with parameters, one MLflow run each:",
-              "               .venv/bin/pyshim run notebooks/02_score_from_scala.ipynb -r output_path /tmp/scored.parquet",
+              f"               {_bin()}/pyshim run notebooks/02_score_from_scala.ipynb -r output_path /tmp/scored.parquet",
               f"  MLflow UI:   {mlflow_ui_hint(env['MLFLOW_TRACKING_URI'])}"]
     return "\n".join(lines)
 

@@ -57,7 +57,24 @@ object ReplKernel {
     group != null && (group eq CellGroup) || (group != null && group.getParent != null && inCellGroup(group.getParent))
 
   /** Start a Scala cell; its id is what `poll` and `interrupt` take. */
-  def execute(code: String, silent: Boolean): Long = start(code, silent)(repl.interpret(code, silent))
+  def execute(code: String, silent: Boolean): Long = start(code, silent)(_ => repl.interpret(code, silent))
+
+  /**
+   * A `%%python` cell, which runs in the kernel's IPython: a cell thread holds its job tag and
+   * progress display while Python runs it. Its first event is the tag (Python puts it on the
+   * threads that run the cell); `finishPython` ends it. An interrupt only cancels its jobs.
+   */
+  def executePython(): Long = start("%%python", silent = false, python = true) { run =>
+    run.put(event("tag", "tag" -> Progress.current.map(_.tag).getOrElse("")))
+    var done = false
+    while (!done) {
+      try { run.finished.await(); done = true }
+      catch { case _: InterruptedException => } // the cell ends when Python is done with it
+    }
+    CellEnd.ok(None)
+  }
+
+  def finishPython(id: Long): Unit = Option(finished.get(id)).foreach(_.finished.countDown())
 
   /**
    * Start a magic of pyshim's (Commands) or Toree's (Magics) on a cell thread, as a Scala
@@ -65,11 +82,11 @@ object ReplKernel {
    * it makes (%register_model) is served by the Python side while it polls.
    */
   def executeMagic(name: String, args: String, silent: Boolean): Long =
-    start(s"%$name $args", silent)(Magics.run(name, args, repl))
+    start(s"%$name $args", silent)(_ => Magics.run(name, args, repl))
 
-  private def start(code: String, silent: Boolean)(body: => CellEnd): Long = {
-    val run = new CellRun(ids.incrementAndGet(), code, silent)
-    val thread = new Thread(CellGroup, () => runCell(run, body), s"pyshim-cell-${run.id}")
+  private def start(code: String, silent: Boolean, python: Boolean = false)(body: CellRun => CellEnd): Long = {
+    val run = new CellRun(ids.incrementAndGet(), code, silent, python)
+    val thread = new Thread(CellGroup, () => runCell(run, body(run)), s"pyshim-cell-${run.id}")
     thread.setDaemon(true)
     run.thread = thread
     finished.put(run.id, run)
@@ -92,11 +109,11 @@ object ReplKernel {
 
   private val finished = new java.util.concurrent.ConcurrentHashMap[Long, CellRun]()
 
-  /** Ctrl-C: cancel the running cell's Spark jobs and interrupt its thread. */
+  /** Ctrl-C: cancel the running cell's Spark jobs and interrupt its thread (a Scala cell's). */
   def interrupt(): String = running match {
     case Some(run) =>
       Progress.cancelRunning()
-      run.thread.interrupt()
+      if (!run.python) run.thread.interrupt()
       s"interrupted cell ${run.id}"
     case None => "no cell is running"
   }
@@ -162,8 +179,9 @@ object ReplKernel {
   }
 }
 
-final class CellRun(val id: Long, val code: String, val silent: Boolean) {
+final class CellRun(val id: Long, val code: String, val silent: Boolean, val python: Boolean = false) {
   val events = new LinkedBlockingQueue[String]()
+  val finished = new java.util.concurrent.CountDownLatch(1)
   @volatile var thread: Thread = _
   @volatile var over = false
   def put(event: String): Unit = events.put(event)
