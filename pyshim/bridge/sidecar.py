@@ -395,9 +395,12 @@ def in_py4j_call(frame) -> bool:
     return False
 
 
-def error_answer(exc: BaseException) -> dict:
+def error_answer(exc: BaseException, cell_label=None) -> dict:
     """A short Python traceback: the cell's frames and the user's own, a Java error's first line only.
-    A model or Python UDF that failed in Spark's workers: its few lines (failures.py)."""
+    A model or Python UDF that failed in Spark's workers: its few lines (failures.py).
+    `cell_label(filename)` names a cell's code ("Cell In[3]"), None for other files; by default
+    the names of this shell's cells (`<ipython-input-3-...>`)."""
+    label = cell_label or _ipython_input_label
     short = failures.short_failure(exc)
     if short is not None:
         traceback.print_exception(exc, file=sys.__stderr__)  # the full error, in the sidecar's log
@@ -408,7 +411,7 @@ def error_answer(exc: BaseException) -> dict:
         text = _CELL_FILE.sub(r"Cell In[\1]", "".join(traceback.format_exception_only(exc)))
         return {"status": "error", "ename": ename, "evalue": exc.msg, "traceback": text.rstrip()}
     usage = ename == "UsageError"  # a magic's own message says it all
-    frames = "" if usage else "".join(_format_frame(f) for f in _user_frames(exc.__traceback__))
+    frames = "" if usage else "".join(_format_frame(f, label) for f in _user_frames(exc.__traceback__, label))
     lines = ("Traceback (most recent call last):\n" + frames if frames else "") + f"{ename}: {evalue}"
     return {"status": "error", "ename": ename, "evalue": evalue, "traceback": lines}
 
@@ -416,19 +419,23 @@ def error_answer(exc: BaseException) -> dict:
 _CELL_NAME = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
 _CELL_FILE = re.compile(r'File "<ipython-input-(\d+)-[0-9a-f]+>"')
 _INTERNAL = (os.sep + "pyspark" + os.sep, os.sep + "py4j" + os.sep, "pyspark.zip", "py4j-",
-             os.sep + "IPython" + os.sep, __file__)
+             os.sep + "IPython" + os.sep, __file__, os.sep + "scala_kernel" + os.sep)
 
 
-def _user_frames(tb) -> list[traceback.FrameSummary]:
+def _ipython_input_label(filename: str) -> str | None:
+    cell = _CELL_NAME.fullmatch(filename)
+    return f"Cell In[{cell.group(1)}]" if cell else None
+
+
+def _user_frames(tb, label) -> list[traceback.FrameSummary]:
     """Frames from the first cell frame on, without the sidecar's, IPython's, PySpark's and py4j's."""
     frames = traceback.extract_tb(tb)
-    first = next((i for i, f in enumerate(frames) if _CELL_NAME.fullmatch(f.filename)), 0)
+    first = next((i for i, f in enumerate(frames) if label(f.filename)), 0)
     return [f for f in frames[first:] if not any(part in f.filename for part in _INTERNAL)]
 
 
-def _format_frame(frame: traceback.FrameSummary) -> str:
-    cell = _CELL_NAME.fullmatch(frame.filename)
-    where = f"Cell In[{cell.group(1)}]" if cell else f'File "{frame.filename}"'
+def _format_frame(frame: traceback.FrameSummary, label) -> str:
+    where = label(frame.filename) or f'File "{frame.filename}"'
     source = f"    {frame.line.strip()}\n" if frame.line else ""
     return f"  {where}, line {frame.lineno}, in {frame.name}\n{source}"
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
-from ..bridge.sidecar import in_py4j_call
+from ..bridge.sidecar import error_answer, in_py4j_call
 from . import cells
 from .magics import Magics, MagicError
 
@@ -86,6 +86,7 @@ class ScalaKernel(IPythonKernel):
         sc._jvm.pyshim.Sidecar.attachInProcess(os.getpid())
         self.shell.push({"spark": j.spark, "sc": sc, "z": SharedStore(j.bridge.store(), j.spark), "pyshim": pyshim},
                         interactive=False)
+        self.shell.set_custom_exc((BaseException,), _short_traceback)
 
     # --- execute ------------------------------------------------------------------------
 
@@ -94,9 +95,13 @@ class ScalaKernel(IPythonKernel):
         parts = cells.split(code)
         if len(parts) == 1 and parts[0].kind == "cell" and parts[0].key == "python":
             body = parts[0].text[1:] if parts[0].text.startswith("\n") else parts[0].text
+            self.shell.short_evalue = None
             with self._python_cell(silent):
-                return await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
-                                                cell_meta=cell_meta, cell_id=cell_id)
+                reply = await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
+                                                 cell_meta=cell_meta, cell_id=cell_id)
+            if reply["status"] == "error" and self.shell.short_evalue is not None:
+                reply["evalue"] = self.shell.short_evalue
+            return reply
         count = self.shell.execution_count
         if store_history:
             self.shell.execution_count += 1
@@ -233,6 +238,24 @@ class ScalaKernel(IPythonKernel):
         return {"status": status, **({"indent": "  "} if status == "incomplete" else {})}
 
 
+def _short_traceback(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """A `%%python` error as in the Toree kernel's sidecar: the cell's frames and the user's,
+    a JVM error's first line, a failed model or UDF in a few lines (sidecar.error_answer)."""
+    def label(filename: str) -> str | None:
+        name = shell.compile.format_code_name(filename)
+        return " ".join(name) if name else None
+
+    answer = error_answer(value, label)
+    stb = answer["traceback"].splitlines()
+    shell.short_evalue = answer["evalue"]  # for the reply, which would say str(value): a JVM stack
+    shell._showtraceback(etype, _Shown(answer["evalue"]), stb)  # IPython leaves showing it to the handler
+    return stb
+
+
+class _Shown(str):
+    """An error's value as the notebook shows it (ipykernel sends str() of it)."""
+
+
 def _empty_completion(cursor: int) -> dict:
     return {"status": "ok", "matches": [], "cursor_start": cursor, "cursor_end": cursor, "metadata": {}}
 
@@ -250,8 +273,10 @@ def _cancel_jobs_on_sigint(repl):
     main thread may be inside a py4j call), and Python gets its KeyboardInterrupt, except
     inside a py4j call, which the cancelled job ends with an error of its own (a
     KeyboardInterrupt there would leave py4j's connection with an answer nobody reads)."""
+    cancel = repl.interrupt  # looked up now: a py4j lookup in the handler would use the main thread's connection
+
     def handle(signum, frame):
-        threading.Thread(target=repl.interrupt, name="pyshim-cancel-jobs", daemon=True).start()
+        threading.Thread(target=cancel, name="pyshim-cancel-jobs", daemon=True).start()
         if not in_py4j_call(frame):
             raise KeyboardInterrupt
 

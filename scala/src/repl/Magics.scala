@@ -68,7 +68,7 @@ object Magics {
   private def failed(name: String, message: String): CellEnd = {
     val lines = message.split("\n").toList
     val text = if (message.startsWith(s"%$name")) lines else s"%$name: ${lines.head}" :: lines.tail
-    CellEnd(None, Some((s"%$name failed", text.head, text)))
+    CellEnd(None, Some((s"%$name failed", text.mkString("\n"), text))) // short already: all of it, as Toree shows it
   }
 
   /** A cell magic's text: what follows its name on the first line, then the next lines. */
