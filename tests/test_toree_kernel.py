@@ -3,6 +3,8 @@ import re
 
 import pytest
 
+from pyshim import paths
+
 pytestmark = pytest.mark.toree
 
 
@@ -23,7 +25,8 @@ def test_lsmagic_lists_the_extension_magics(toree):
 
 def test_pyshim_magic_reports_versions_once(toree):
     out = toree.run("%pyshim").ok().stdout
-    assert re.search(r"Spark 3\.5\.\d+, Scala 2\.12\.\d+, Java 17", out)
+    versions = r"Spark 3\.5\.\d+, Scala 2\.12\.\d+" if paths.spark_line() == "3.5" else r"Spark 4\.\d+\.\d+, Scala 2\.13\.\d+"
+    assert re.search(versions + r", Java (1[7-9]|[2-9]\d)", out)
     assert out.count("pyshim 0.1.0") == 1, "Toree ran the magic twice (annotation on a bridge method?)"
 
 

@@ -60,7 +60,11 @@ def kernel_conf(class_dir: Path, env: dict[str, str]) -> dict[str, str]:
         "spark.jars": jar,                        # executors: native model functions, listeners
         "spark.sql.queryExecutionListeners": defaults.LINEAGE_LISTENER,
         "spark.pyshim.python": sys.executable,
-        **defaults.spark_conf(env),
+        # As the Toree kernel's launcher sets them (launch.py), no more: a notebook moves
+        # between the lines with the same session settings.
+        "spark.sql.warehouse.dir": str(defaults.output_dir(env, create=False) / "spark-warehouse"),
+        "spark.driver.extraJavaOptions": defaults.JIT_HUGE_METHODS,
+        "spark.executor.extraJavaOptions": defaults.JIT_HUGE_METHODS,
     }
     if env.get("PYSPARK_PYTHON", sys.executable) == sys.executable:
         conf["spark.python.daemon.module"] = "pyshim.bridge.daemon"

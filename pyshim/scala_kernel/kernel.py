@@ -14,6 +14,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from IPython.core import page
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
@@ -87,6 +88,9 @@ class ScalaKernel(IPythonKernel):
         self.shell.push({"spark": j.spark, "sc": sc, "z": SharedStore(j.bridge.store(), j.spark), "pyshim": pyshim},
                         interactive=False)
         self.shell.set_custom_exc((BaseException,), _short_traceback)
+        self.shell.colors = "nocolor"  # plain text in cells, as the Toree kernel's %%python shows it
+        # `?` help shows in the cell, as in the Toree kernel's %%python (ipykernel pages it).
+        self.shell.set_hook("show_in_pager", page.as_hook(page.display_page), 90)
 
     # --- execute ------------------------------------------------------------------------
 
@@ -95,12 +99,12 @@ class ScalaKernel(IPythonKernel):
         parts = cells.split(code)
         if len(parts) == 1 and parts[0].kind == "cell" and parts[0].key == "python":
             body = parts[0].text[1:] if parts[0].text.startswith("\n") else parts[0].text
-            self.shell.short_evalue = None
+            self.shell.short_error = None
             with self._python_cell(silent):
                 reply = await super().do_execute(body, silent, store_history, user_expressions, allow_stdin,
                                                  cell_meta=cell_meta, cell_id=cell_id)
-            if reply["status"] == "error" and self.shell.short_evalue is not None:
-                reply["evalue"] = self.shell.short_evalue
+            if reply["status"] == "error" and self.shell.short_error is not None:
+                reply["ename"], reply["evalue"] = self.shell.short_error
             return reply
         count = self.shell.execution_count
         if store_history:
@@ -247,13 +251,11 @@ def _short_traceback(shell, etype, value, tb, tb_offset=None) -> list[str]:
 
     answer = error_answer(value, label)
     stb = answer["traceback"].splitlines()
-    shell.short_evalue = answer["evalue"]  # for the reply, which would say str(value): a JVM stack
-    shell._showtraceback(etype, _Shown(answer["evalue"]), stb)  # IPython leaves showing it to the handler
+    # The reply would name the exception as raised (a PythonException with a JVM stack in its
+    # str()); the short error names what failed in Python, as the error message does.
+    shell.short_error = (answer["ename"], answer["evalue"])
+    shell._showtraceback(type(answer["ename"], (), {}), answer["evalue"], stb)  # IPython leaves showing it to the handler
     return stb
-
-
-class _Shown(str):
-    """An error's value as the notebook shows it (ipykernel sends str() of it)."""
 
 
 def _empty_completion(cursor: int) -> dict:

@@ -44,7 +44,8 @@ object Commands {
 
   /** `%pyshim`: versions, the Python side's state and the model functions. */
   def status(): String = {
-    val state = if (Sidecar.isAlive) s"running (pid ${Sidecar.pid}, python ${Sidecar.python})"
+    val state = if (Sidecar.inProcess) s"this kernel's own Python (pid ${Sidecar.pid})"
+                else if (Sidecar.isAlive) s"running (pid ${Sidecar.pid}, python ${Sidecar.python})"
                 else "not started (starts on first %%python or %register_model)"
     val models = Sidecar.registeredNames
     Seq(s"pyshim ${Version.value}: Spark ${org.apache.spark.SPARK_VERSION}, " +

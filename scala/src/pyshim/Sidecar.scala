@@ -33,7 +33,8 @@ object Sidecar {
   @volatile private var inProcessPid = -1L
 
   def python: String = sys.env.getOrElse("PYSHIM_PYTHON", sys.env.getOrElse("PYSPARK_PYTHON", "python3"))
-  def isAlive: Boolean = inProcessPid > 0 || synchronized { process != null && process.isAlive }
+  def inProcess: Boolean = inProcessPid > 0
+  def isAlive: Boolean = inProcess || synchronized { process != null && process.isAlive }
   def pid: Long = if (inProcessPid > 0) inProcessPid else Option(process).map(_.pid()).getOrElse(-1L)
 
   /**
