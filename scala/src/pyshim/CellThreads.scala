@@ -18,6 +18,9 @@ import scala.util.control.NonFatal
  *
  *   CellThreads.interrupt(graceMillis = 1000)              // from any other thread (Ctrl-C)
  * }}}
+ * and where the cell failed after an interrupt, show `cell.interruption` instead of its error
+ * if `CellThreads.fromInterrupt(errorText)` (an error of the code's own, such as a Python
+ * traceback it relays, stays as it is).
  *
  * An interrupt first interrupts the cell's thread (`Thread.interrupt`: sleeps, `wait`, blocking
  * queues, Spark's job waits and interruptible I/O end with an InterruptedException). If the
@@ -62,6 +65,9 @@ object CellThreads {
    */
   final case class Interruption(message: String, ended: Boolean)
 
+  private val InterruptErrors = Set("java.lang.InterruptedException", "java.lang.ThreadDeath",
+    "java.nio.channels.ClosedByInterruptException", "java.io.InterruptedIOException")
+
   @volatile private var current: Option[Cell] = None
   private var handling = false // an interrupt is being handled (a second one waits for nothing)
 
@@ -102,6 +108,17 @@ object CellThreads {
       cell.answersWithinMs = millis
       try body finally cell.answersWithinMs = before
     case None => body
+  }
+
+  /**
+   * Whether a cell's error is what an interrupt makes: its text (`class: message`, as the
+   * REPL prints an exception) starts with the thread's InterruptedException or ThreadDeath,
+   * or a cancelled Spark job's SparkException.
+   */
+  def fromInterrupt(errorText: String): Boolean = {
+    val first = Option(errorText).map(_.trim.linesIterator.take(1).mkString).getOrElse("")
+    InterruptErrors.exists(first.startsWith) ||
+      (first.startsWith("org.apache.spark.SparkException") && first.contains("cancelled"))
   }
 
   /**

@@ -121,17 +121,20 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   /**
    * An interrupted cell ends with CellThreads' one line instead of the exception its code
    * got (InterruptedException, ThreadDeath, a cancelled job) and the JVM frames. A cell that
-   * ended well despite the interrupt keeps its result; a magic's own failure (a Python
-   * KeyboardInterrupt) comes as text and is told by failedMagic.
+   * ended well despite the interrupt keeps its result, and one that failed otherwise its
+   * error (a %%python cell's KeyboardInterrupt and the line it was at).
    */
   private def toldIfInterrupted(body: => (Results.Result, Either[ExecuteOutput, ExecuteFailure])) = {
     pending = None
     val outcome = Try(body)
     val note = pending.flatMap(_._1.interruption)
     pending = None
+    def told(message: String) = (Results.Error, Right(ExecuteError("Interrupted", message, List(message))))
     (outcome, note) match {
-      case (Success((Results.Error | Results.Aborted, _)) | Failure(_), Some(message)) =>
-        (Results.Error, Right(ExecuteError("Interrupted", message, List(message))))
+      // Toree names the exception, or (when the REPL kept none) puts all the text in the value.
+      case (Success((Results.Error, Right(error: ExecuteError))), Some(message))
+        if CellThreads.fromInterrupt(s"${error.name}: ${error.value}") || CellThreads.fromInterrupt(error.value) => told(message)
+      case (Success((Results.Aborted, _)) | Failure(_), Some(message)) => told(message) // given up on
       case (done, _) => done.get
     }
   }
