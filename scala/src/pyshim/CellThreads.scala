@@ -33,7 +33,8 @@ import scala.util.control.NonFatal
  * When the thread cannot be stopped (a newer JVM, a thread blocked entering a monitor, code
  * that catches ThreadDeath), `interrupt` says so: the cell's code still runs in the
  * background, the caller stops waiting for it and shows the message, which names the way
- * out (a kernel restart).
+ * out (a kernel restart). Such code, if it ever returns, finishes its line in the REPL on
+ * that thread, beside whatever cell runs then (IMain is not thread-safe): hence the restart.
  *
  * One cell runs at a time: a `run` inside a running cell (on another thread, e.g. a binding
  * the cell's magic asks for) runs its body untracked, as part of the outer cell.
