@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -111,19 +112,104 @@ def native_models(isolated_home):
     return native_zoo.build()
 
 
-def start_toree(workdir: Path, name: str = "toree", **env: str) -> KernelDriver:
+# Two cores whatever the machine: a job's length (and so its progress frames) depends on it.
+TWO_CORES = "--master local[2]"
+
+
+def start_toree(workdir: Path, name: str = "toree", wait: bool = True, **env: str) -> KernelDriver:
+    """A `pyshim-scala` kernel in WORKDIR with ENV added; wait=False returns while it boots."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env})
+    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env},
+                        wait=wait)
+
+
+# --- kernels started ahead ---------------------------------------------------------------------
+# A Toree start is 10-60 s, most of it a JVM booting on one core. The session's shared kernels
+# are started when the session starts, and the modules that need no kernel run first (below),
+# so those boots overlap with tests instead of adding to them.
+
+SHARED_KERNELS = ("toree", "lab")  # session fixtures started ahead when a selected test uses them
+
+
+def _needs_a_kernel(item) -> bool:
+    return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole modules without kernel tests first, in their usual order, then the others (a module
+    is never split: its module-scoped fixtures are set up once)."""
+    later = {item.module for item in items if _needs_a_kernel(item)}
+    items.sort(key=lambda item: item.module in later)
+
+
+class Ahead:
+    """What the session started in the background: a value, or a Future of one, by name."""
+
+    def __init__(self):
+        self._started: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead")
+
+    def start(self, name: str, make, in_thread: bool = False) -> None:
+        """MAKE() now, or in a thread when it blocks (a kernel's process spawns at once and is
+        made here: its client's sockets belong to this thread)."""
+        self._started[name] = self._pool.submit(make) if in_thread else make()
+
+    def take(self, name: str, make):
+        """What was started as NAME, or MAKE() when nothing was (a test run alone)."""
+        started = self._started.pop(name, None)
+        if started is None:
+            return make()
+        return started.result() if isinstance(started, Future) else started
+
+    def close(self) -> None:
+        """Stop what no test took (a selection that ended early)."""
+        for started in self._started.values():
+            value = started.result() if isinstance(started, Future) else started
+            value.shutdown() if isinstance(value, KernelDriver) else value.close()
+        self._pool.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ahead(isolated_home, request):
+    """The shared kernels the selected tests use, started now."""
+    import browser
+    from lab import LabKernel
+
+    used = {name for item in request.session.items for name in item.fixturenames}
+    started = Ahead()
+    if "toree" in used:
+        started.start("toree", lambda: _shared_toree(isolated_home, wait=False))
+    if "lab" in used and browser.skip_reason() is None:  # no browser: its tests skip
+        env = dict(os.environ)
+        started.start("lab", lambda: LabKernel(isolated_home / "lab", env), in_thread=True)
+    yield started
+    started.close()
+
+
+def _shared_toree(isolated_home: Path, wait: bool = True) -> KernelDriver:
+    return start_toree(isolated_home / "toree-shared", wait=wait, SPARK_OPTS=TWO_CORES)
 
 
 @pytest.fixture(scope="session")
-def toree(isolated_home):
-    """One Toree kernel shared by the session's tests (a start costs 10-20 s)."""
-    driver = start_toree(isolated_home / "toree-shared")
+def toree(ahead, isolated_home):
+    """One Toree kernel shared by the session's tests that only run cells (a start costs 10-60 s).
+    Tests that share it name their views, functions and files uniquely and leave it usable."""
+    driver = ahead.take("toree", lambda: _shared_toree(isolated_home)).wait_ready()
     yield driver
     pid = driver.pid
     driver.shutdown()
     assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+
+
+@pytest.fixture(scope="session")
+def lab(ahead, isolated_home):
+    """A JupyterLab server with one Toree kernel, shared by the browser tests that only run cells
+    (each opens its own notebook on that kernel: lab.LabKernel.open)."""
+    from lab import LabKernel
+
+    shared = ahead.take("lab", lambda: LabKernel(isolated_home / "lab"))
+    yield shared
+    shared.close()
 
 
 @pytest.fixture(scope="module")
