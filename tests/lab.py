@@ -10,7 +10,6 @@ runs; tests that restart or stop a kernel start a server of their own (hooks_fix
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from hooks_fixtures import JupyterServer, wait_for
@@ -55,18 +54,21 @@ class LabKernel:
 
     def open(self, page, nb, name: str) -> None:
         """Write NB as NAME, give it a session of the shared kernel, open it in Lab and wait until
-        the kernel is idle (JupyterLab loses a run asked for before the kernel first says so)."""
+        the kernel has started (JupyterLab loses a run asked for before a new kernel is idle)."""
         import nbformat
 
         nbformat.write(nb, self.server.root / name)
         session = {"path": name, "name": name, "type": "notebook", "kernel": {"id": self.kernel_id}}
         self.server.session.post(f"{self.url}/api/sessions", json=session, timeout=60).raise_for_status()
-        page.goto(f"{self.url}/lab/tree/{name}?token={self.server.token}")
+        # A workspace of its own: Lab would otherwise restore the notebooks that earlier tests
+        # opened, behind this one (and `.jp-Notebook .jp-Cell` would find theirs first).
+        workspace = Path(name).stem
+        page.goto(f"{self.url}/lab/workspaces/{workspace}/tree/{name}?token={self.server.token}")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=KERNEL_START_TIMEOUT * 1000)
+        # Lab keeps what it is asked to run until its connection to the kernel is up; the
+        # kernel itself must have started (its status stays "Unknown" in Lab's status bar
+        # until a cell runs: Toree reports no status for the kernel_info of a new connection).
         wait_for(lambda: kernels_idle(self.server), KERNEL_START_TIMEOUT, "the shared Toree kernel of JupyterLab")
-        # Lab's own view of it: connected to that kernel (the status bar names its state).
-        page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).wait_for(
-            timeout=KERNEL_START_TIMEOUT * 1000)
 
     def close(self) -> None:
         try:
