@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -162,16 +163,22 @@ class Ahead:
         return started.result() if isinstance(started, Future) else started
 
     def close(self) -> None:
-        """Stop what no test took (a selection that ended early)."""
+        """Stop what no test took (a selection that ended early); wait for what still runs."""
         for started in self._started.values():
-            value = started.result() if isinstance(started, Future) else started
-            value.shutdown() if isinstance(value, KernelDriver) else value.close()
+            try:
+                value = started.result() if isinstance(started, Future) else started
+            except Exception:  # it failed, and what it started has stopped
+                continue
+            if isinstance(value, KernelDriver):
+                value.shutdown()
+            elif hasattr(value, "close"):
+                value.close()
         self._pool.shutdown()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def ahead(isolated_home, request):
-    """The shared kernels the selected tests use, started now."""
+    """The shared kernels and the executed demo notebooks the selected tests use, started now."""
     import browser
     from lab import LabKernel
 
@@ -182,6 +189,11 @@ def ahead(isolated_home, request):
     if "lab" in used and browser.skip_reason() is None:  # no browser: its tests skip
         env = dict(os.environ)
         started.start("lab", lambda: LabKernel(isolated_home / "lab", env), in_thread=True)
+    notebooks = [name for fixture, name in DEMO_NOTEBOOKS.items() if fixture in used]
+    if notebooks:  # in a thread of their own, in order (02 scores with the model 01 registers)
+        env, executed = request.getfixturevalue("demo_env"), request.getfixturevalue("executed_dir")
+        for name, future in _execute_in_order(notebooks, env, executed).items():
+            started.start(name, lambda future=future: future)
     yield started
     started.close()
 
@@ -260,16 +272,42 @@ def execute(name: str, env: dict, executed_dir: Path):
     return run, nbformat.read(run.executed, as_version=4)
 
 
-@pytest.fixture(scope="session")
-def trained(demo_env, executed_dir):
-    return execute("01_train_model.ipynb", demo_env, executed_dir)
+# Which session fixture holds which executed notebook.
+DEMO_NOTEBOOKS = {"trained": "01_train_model.ipynb", "scored_in_scala": "02_score_from_scala.ipynb",
+                  "pyspark_pipeline": "03_pyspark_pipeline.ipynb"}
+
+
+def _execute_in_order(names: list[str], env: dict, executed_dir: Path) -> dict[str, Future]:
+    """Each of NAMES executed in turn in a background thread (kernels of their own, as `make demo`
+    starts them); a Future of each one's result, or of its error."""
+    futures = {name: Future() for name in names}
+
+    def work():
+        for name in names:
+            try:
+                futures[name].set_result(execute(name, env, executed_dir))
+            except BaseException as err:  # reported by the fixture that takes it
+                futures[name].set_exception(err)
+
+    threading.Thread(target=work, name="ahead-notebooks", daemon=True).start()
+    return futures
+
+
+def _executed(ahead: Ahead, fixture: str, env: dict, executed_dir: Path):
+    name = DEMO_NOTEBOOKS[fixture]
+    return ahead.take(name, lambda: execute(name, env, executed_dir))
 
 
 @pytest.fixture(scope="session")
-def scored_in_scala(trained, demo_env, executed_dir):
-    return execute("02_score_from_scala.ipynb", demo_env, executed_dir)
+def trained(ahead, demo_env, executed_dir):
+    return _executed(ahead, "trained", demo_env, executed_dir)
 
 
 @pytest.fixture(scope="session")
-def pyspark_pipeline(demo_env, executed_dir):
-    return execute("03_pyspark_pipeline.ipynb", demo_env, executed_dir)
+def scored_in_scala(trained, ahead, demo_env, executed_dir):
+    return _executed(ahead, "scored_in_scala", demo_env, executed_dir)
+
+
+@pytest.fixture(scope="session")
+def pyspark_pipeline(ahead, demo_env, executed_dir):
+    return _executed(ahead, "pyspark_pipeline", demo_env, executed_dir)
