@@ -6,8 +6,6 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
-from model_zoo import pip_requirements
-
 
 class Picky(PythonModel):
     """Halves x; rejects a negative x, as a model with input checks would."""
@@ -28,6 +26,8 @@ class Wordy(PythonModel):
 
 def log_failing_models() -> dict[str, str]:
     good = pd.DataFrame({"x": [0.5, 4.0]})
+    from model_zoo import pip_requirements  # here: the kernel imports this module to load the models
+
     signature = infer_signature(good, pd.Series([0.25, 2.0]))
     pip = pip_requirements()
     with mlflow.start_run():

@@ -34,6 +34,29 @@ class Bounds(PythonModel):
         return pd.DataFrame({"lo": x - 1.0, "hi": x + 1.0})
 
 
+class SlowToLoad(PythonModel):
+    """x out as it came in, after a load of two seconds: a registration that is long in any kernel."""
+
+    def load_context(self, context):
+        import time
+
+        time.sleep(2)
+
+    def predict(self, context, model_input, params=None):
+        return model_input["x"]
+
+
+def log_slow_to_load() -> str:
+    """A SlowToLoad model logged to the current store; its URI (a new one each call)."""
+    example_x = pd.DataFrame({"x": [0.1, 0.9]})
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="slow", python_model=SlowToLoad(), code_paths=[__file__],
+                                       signature=infer_signature(example_x, example_x["x"]),
+                                       input_example=example_x,  # registration loads it to check it
+                                       pip_requirements=pip_requirements())
+    return info.model_uri
+
+
 def pip_requirements() -> list[str]:
     """The test models' requirements, named up front: MLflow would otherwise infer them for each
     model by loading it in a subprocess (seconds a model, most of a zoo's build time). The

@@ -23,7 +23,7 @@ from test_progress import SCALA_JOB
 
 from pyshim import paths
 
-pytestmark = pytest.mark.toree
+pytestmark = [pytest.mark.toree, pytest.mark.stock_toree]
 
 STOCK_KERNEL = "toree-stock-0.5"
 JAR_NAME = "pyshim-addjar-probe.jar"
