@@ -3,7 +3,7 @@
 The expected output is not written down here: the test starts a stock Toree kernel (Toree's
 assembly jar through pyspark's spark-submit, with only the Java 17 --add-opens), runs the
 cells of Toree's magic tutorial that need no network, stops it, then runs the same cells in
-pyshim's kernel and compares each cell's text. pyshim's kernel must also send all of it
+pyshim's kernel (started first, so that it boots meanwhile) and compares each cell's text. pyshim's kernel must also send all of it
 before the cell's idle status (as nbclient reads a notebook), in the order the cell wrote it.
 """
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from typing import NamedTuple
 
-from conftest import start_toree
+from conftest import TWO_CORES, start_toree
 from kernel_driver import CellResult, KernelDriver, wait_gone
-from test_progress import SCALA_JOB, TWO_CORES
+from test_progress import SCALA_JOB
 
 from pyshim import paths
 
-pytestmark = pytest.mark.toree
+pytestmark = [pytest.mark.toree, pytest.mark.stock_toree]
 
 STOCK_KERNEL = "toree-stock-0.5"
 JAR_NAME = "pyshim-addjar-probe.jar"
@@ -120,8 +120,20 @@ def tutorial_cells(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stock(tutorial_cells, isolated_home, tmp_path_factory):
-    """The tutorial's outputs in stock Toree 0.5; its kernel is stopped before pyshim's starts."""
+def magics_kernel(tmp_path_factory):
+    """pyshim's kernel for the same cells, started first: it boots while stock Toree runs them.
+    Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here)."""
+    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", wait=False, PYSHIM_PROGRESS="0",
+                         SPARK_OPTS=TWO_CORES)
+    yield driver
+    pid = driver.pid
+    driver.shutdown()
+    assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
+
+
+@pytest.fixture(scope="module")
+def stock(magics_kernel, tutorial_cells, isolated_home, tmp_path_factory):
+    """The tutorial's outputs in stock Toree 0.5; its kernel is stopped once they are read."""
     _stock_spec(Path(os.environ["JUPYTER_DATA_DIR"]))
     workdir = tmp_path_factory.mktemp("toree-stock")
     driver = KernelDriver(STOCK_KERNEL, cwd=workdir, log=workdir / "stock.log")
@@ -141,20 +153,13 @@ class PyshimRun(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def pyshim_run(stock, tutorial_cells, tmp_path_factory):
+def pyshim_run(stock, magics_kernel, tutorial_cells):
     """The same cells in pyshim's kernel, read as nbclient does: up to each cell's idle."""
-    # Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here).
-    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", PYSHIM_PROGRESS="0",
-                         SPARK_OPTS=TWO_CORES)
-    pid = driver.pid
-    try:
-        results = [driver.run(code) for code in tutorial_cells]
-        ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
-                             'Console.err.println("four")\nkernel.err.println("five")')
-        long_job = driver.run(SCALA_JOB)  # 400 tasks of 25 ms: seconds on two cores
-    finally:
-        driver.shutdown()
-    assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
+    driver = magics_kernel.wait_ready()
+    results = [driver.run(code) for code in tutorial_cells]
+    ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
+                         'Console.err.println("four")\nkernel.err.println("five")')
+    long_job = driver.run(SCALA_JOB)  # 400 tasks of 25 ms: seconds on two cores
     return PyshimRun(results, ordered, long_job)
 
 
