@@ -45,8 +45,8 @@ java:
 demo: java setup
 	$(PY) -m pyshim.tools.demo
 
-# The cluster and tracking-server tests run with `make test-cluster` (they would take CI past
-# its 40 minutes: a standalone cluster, `mlflow server` and their kernels, several minutes on CI).
+# The cluster and tracking-server tests run with `make test-cluster` (a standalone cluster,
+# `mlflow server` and their kernels: several minutes more); CI (.ci/run) runs both.
 test: java setup lint
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 

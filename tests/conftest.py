@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -111,19 +113,115 @@ def native_models(isolated_home):
     return native_zoo.build()
 
 
-def start_toree(workdir: Path, name: str = "toree", **env: str) -> KernelDriver:
+# Two cores whatever the machine: a job's length (and so its progress frames) depends on it.
+TWO_CORES = "--master local[2]"
+
+
+def start_toree(workdir: Path, name: str = "toree", wait: bool = True, **env: str) -> KernelDriver:
+    """A `pyshim-scala` kernel in WORKDIR with ENV added; wait=False returns while it boots."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env})
+    return KernelDriver("pyshim-scala", cwd=workdir, log=workdir / f"{name}.log", env={**os.environ, **env},
+                        wait=wait)
+
+
+# --- kernels started ahead ---------------------------------------------------------------------
+# A Toree start is 10-60 s, most of it a JVM booting on one core. The session's shared kernels
+# are started when the session starts, and the modules that need no kernel run first (below),
+# so those boots overlap with tests instead of adding to them.
+
+SHARED_KERNELS = ("toree", "lab")  # session fixtures started ahead when a selected test uses them
+
+
+def _needs_a_kernel(item) -> bool:
+    return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole modules without kernel tests first, in their usual order, then the others (a module
+    is never split: its module-scoped fixtures are set up once)."""
+    later = {item.module for item in items if _needs_a_kernel(item)}
+    items.sort(key=lambda item: item.module in later)
+
+
+class Ahead:
+    """What the session started in the background: a value, or a Future of one, by name."""
+
+    def __init__(self):
+        self._started: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead")
+
+    def start(self, name: str, make, in_thread: bool = False) -> None:
+        """MAKE() now, or in a thread when it blocks (a kernel's process spawns at once and is
+        made here: its client's sockets belong to this thread)."""
+        self._started[name] = self._pool.submit(make) if in_thread else make()
+
+    def take(self, name: str, make):
+        """What was started as NAME, or MAKE() when nothing was (a test run alone)."""
+        started = self._started.pop(name, None)
+        if started is None:
+            return make()
+        return started.result() if isinstance(started, Future) else started
+
+    def close(self) -> None:
+        """Stop what no test took (a selection that ended early); wait for what still runs."""
+        for started in self._started.values():
+            try:
+                value = started.result() if isinstance(started, Future) else started
+            except Exception:  # it failed, and what it started has stopped
+                continue
+            if isinstance(value, KernelDriver):
+                value.shutdown()
+            elif hasattr(value, "close"):
+                value.close()
+        self._pool.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ahead(isolated_home, request):
+    """The shared kernels and the executed demo notebooks the selected tests use, started now."""
+    import browser
+    from lab import LabKernel
+
+    used = {name for item in request.session.items for name in item.fixturenames}
+    started = Ahead()
+    if "toree" in used:
+        started.start("toree", lambda: _shared_toree(isolated_home, wait=False))
+    if "lab" in used and browser.skip_reason() is None:  # no browser: its tests skip
+        env = dict(os.environ)
+        started.start("lab", lambda: LabKernel(isolated_home / "lab", env), in_thread=True)
+    notebooks = [name for fixture, name in DEMO_NOTEBOOKS.items() if fixture in used]
+    if notebooks:  # in a thread of their own, in order (02 scores with the model 01 registers)
+        env, executed = request.getfixturevalue("demo_env"), request.getfixturevalue("executed_dir")
+        for name, future in _execute_in_order(notebooks, env, executed).items():
+            started.start(name, lambda future=future: future)
+    yield started
+    started.close()
+
+
+def _shared_toree(isolated_home: Path, wait: bool = True) -> KernelDriver:
+    return start_toree(isolated_home / "toree-shared", wait=wait, SPARK_OPTS=TWO_CORES)
 
 
 @pytest.fixture(scope="session")
-def toree(isolated_home):
-    """One Toree kernel shared by the session's tests (a start costs 10-20 s)."""
-    driver = start_toree(isolated_home / "toree-shared")
+def toree(ahead, isolated_home):
+    """One Toree kernel shared by the session's tests that only run cells (a start costs 10-60 s).
+    Tests that share it name their views, functions and files uniquely and leave it usable."""
+    driver = ahead.take("toree", lambda: _shared_toree(isolated_home)).wait_ready()
     yield driver
     pid = driver.pid
     driver.shutdown()
     assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+
+
+@pytest.fixture(scope="session")
+def lab(ahead, isolated_home):
+    """A JupyterLab server with one Toree kernel, shared by the browser tests that only run cells
+    (each opens its own notebook on that kernel: lab.LabKernel.open)."""
+    from lab import LabKernel
+
+    shared = ahead.take("lab", lambda: LabKernel(isolated_home / "lab"))
+    yield shared
+    shared.close()
 
 
 @pytest.fixture(scope="module")
@@ -174,16 +272,42 @@ def execute(name: str, env: dict, executed_dir: Path):
     return run, nbformat.read(run.executed, as_version=4)
 
 
-@pytest.fixture(scope="session")
-def trained(demo_env, executed_dir):
-    return execute("01_train_model.ipynb", demo_env, executed_dir)
+# Which session fixture holds which executed notebook.
+DEMO_NOTEBOOKS = {"trained": "01_train_model.ipynb", "scored_in_scala": "02_score_from_scala.ipynb",
+                  "pyspark_pipeline": "03_pyspark_pipeline.ipynb"}
+
+
+def _execute_in_order(names: list[str], env: dict, executed_dir: Path) -> dict[str, Future]:
+    """Each of NAMES executed in turn in a background thread (kernels of their own, as `make demo`
+    starts them); a Future of each one's result, or of its error."""
+    futures = {name: Future() for name in names}
+
+    def work():
+        for name in names:
+            try:
+                futures[name].set_result(execute(name, env, executed_dir))
+            except BaseException as err:  # reported by the fixture that takes it
+                futures[name].set_exception(err)
+
+    threading.Thread(target=work, name="ahead-notebooks", daemon=True).start()
+    return futures
+
+
+def _executed(ahead: Ahead, fixture: str, env: dict, executed_dir: Path):
+    name = DEMO_NOTEBOOKS[fixture]
+    return ahead.take(name, lambda: execute(name, env, executed_dir))
 
 
 @pytest.fixture(scope="session")
-def scored_in_scala(trained, demo_env, executed_dir):
-    return execute("02_score_from_scala.ipynb", demo_env, executed_dir)
+def trained(ahead, demo_env, executed_dir):
+    return _executed(ahead, "trained", demo_env, executed_dir)
 
 
 @pytest.fixture(scope="session")
-def pyspark_pipeline(demo_env, executed_dir):
-    return execute("03_pyspark_pipeline.ipynb", demo_env, executed_dir)
+def scored_in_scala(trained, ahead, demo_env, executed_dir):
+    return _executed(ahead, "scored_in_scala", demo_env, executed_dir)
+
+
+@pytest.fixture(scope="session")
+def pyspark_pipeline(ahead, demo_env, executed_dir):
+    return _executed(ahead, "pyspark_pipeline", demo_env, executed_dir)

@@ -104,9 +104,11 @@ class JupyterServer:
     """A real `jupyter server` subprocess with isolated config/data/runtime dirs."""
 
     def __init__(
-        self, base: Path, server_config: dict | None = None, extra_env: dict | None = None
+        self, base: Path, server_config: dict | None = None, extra_env: dict | None = None,
+        base_env: dict | None = None,
     ):
         self.base = base
+        self._base_env = base_env  # the environment to start from (default: os.environ when started)
         self._extra_env = extra_env or {}
         self.root = base / "root"
         self.log_path = base / "server.log"
@@ -119,7 +121,7 @@ class JupyterServer:
 
     def env(self) -> dict[str, str]:
         base = self.base
-        env = {key: value for key, value in os.environ.items() if not key.startswith("JUPYTER")}
+        env = {key: value for key, value in (self._base_env or os.environ).items() if not key.startswith("JUPYTER")}
         env.update(
             HOME=str(base / "home"),
             JUPYTER_CONFIG_DIR=str(base / "config"),

@@ -36,7 +36,10 @@ class CellResult:
 
 
 class KernelDriver:
-    def __init__(self, kernel_name: str, cwd: Path, log: Path, env: dict | None = None):
+    """A kernel started by name. With wait=False the constructor returns once the process runs
+    (a JVM then boots while the caller does other work); wait_ready() before the first cell."""
+
+    def __init__(self, kernel_name: str, cwd: Path, log: Path, env: dict | None = None, wait: bool = True):
         self.km = KernelManager(kernel_name=kernel_name)
         self.log = log
         self._log_handle = open(log, "wb")
@@ -46,7 +49,16 @@ class KernelDriver:
         self._shell_backlog: dict[str, dict] = {}  # replies read while waiting for another one
         self._iopub_backlog: list[dict] = []  # messages read ahead by wait_until_printing
         self.kc.start_channels(hb=False)  # we watch the process; Toree's heartbeat errors at exit
-        self.kc.wait_for_ready(timeout=180)
+        self._ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 180) -> "KernelDriver":
+        """Until the kernel answers kernel_info (once; later calls return at once)."""
+        if not self._ready:
+            self.kc.wait_for_ready(timeout=timeout)
+            self._ready = True
+        return self
 
     @property
     def pid(self) -> int:
@@ -119,6 +131,26 @@ class KernelDriver:
             result.data.update(content["data"])
         elif kind == "error":
             result.error = content
+
+    def execute_notebook(self, nb, timeout: int = 600):
+        """Run NB's cells in this kernel as `make demo` reads a notebook (nbclient, pyshim's
+        client options, output read up to each cell's idle); NB, its outputs filled in."""
+        from jupyter_client.asynchronous import AsyncKernelClient
+        from nbclient import NotebookClient
+
+        from pyshim.tools.demo import NBCLIENT_OPTIONS
+
+        kc = AsyncKernelClient()
+        kc.load_connection_info(self.km.get_connection_info())
+        kc.start_channels(hb=False)
+        try:
+            # This kernel and a client of nbclient's own: nbclient neither starts nor stops it.
+            client = NotebookClient(nb, km=self.km, timeout=timeout, **NBCLIENT_OPTIONS)
+            client.kc = kc
+            client.execute()
+        finally:
+            kc.stop_channels()
+        return nb
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()

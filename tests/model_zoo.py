@@ -34,6 +34,39 @@ class Bounds(PythonModel):
         return pd.DataFrame({"lo": x - 1.0, "hi": x + 1.0})
 
 
+class SlowToLoad(PythonModel):
+    """x out as it came in, after a load of two seconds: a registration that is long in any kernel."""
+
+    def load_context(self, context):
+        import time
+
+        time.sleep(2)
+
+    def predict(self, context, model_input, params=None):
+        return model_input["x"]
+
+
+def log_slow_to_load() -> str:
+    """A SlowToLoad model logged to the current store; its URI (a new one each call)."""
+    example_x = pd.DataFrame({"x": [0.1, 0.9]})
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="slow", python_model=SlowToLoad(), code_paths=[__file__],
+                                       signature=infer_signature(example_x, example_x["x"]),
+                                       input_example=example_x,  # registration loads it to check it
+                                       pip_requirements=pip_requirements())
+    return info.model_uri
+
+
+def pip_requirements() -> list[str]:
+    """The test models' requirements, named up front: MLflow would otherwise infer them for each
+    model by loading it in a subprocess (seconds a model, most of a zoo's build time). The
+    versions are this environment's, where the models are trained and scored."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}"
+            for name in ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "skops")]
+
+
 @dataclass
 class Zoo:
     data_dir: Path
@@ -68,21 +101,25 @@ def build_models(work: Path) -> Zoo:
     clf = LogisticRegression(max_iter=500).fit(features, iris.target)
     x_frame = pd.DataFrame({"x": [0.1, 0.7, None, 0.9, float("nan"), 0.3]})
     example_x = pd.DataFrame({"x": [0.1, 0.9]})
+    pip = pip_requirements()
 
     with mlflow.start_run():
         mlflow.sklearn.log_model(reg, name="model", signature=infer_signature(train, reg.predict(train)),
-                                 registered_model_name="zoo_regressor")
+                                 registered_model_name="zoo_regressor", pip_requirements=pip)
     mlflow.MlflowClient().set_registered_model_alias("zoo_regressor", "champion", 1)
     with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(clf, name="model", signature=infer_signature(features, clf.predict(features)))
+        mlflow.sklearn.log_model(clf, name="model", signature=infer_signature(features, clf.predict(features)),
+                                 pip_requirements=pip)
         classifier_uri = f"runs:/{run.info.run_id}/model"
         labeler = mlflow.pyfunc.log_model(name="labeler", python_model=Labeler(), code_paths=[__file__],
-                                          signature=infer_signature(example_x, ["low", "high"]))
+                                          signature=infer_signature(example_x, ["low", "high"]), pip_requirements=pip)
         spreader = mlflow.pyfunc.log_model(name="spreader", python_model=Spreader(), code_paths=[__file__],
-                                           signature=infer_signature(example_x, Spreader().predict(None, example_x)))
+                                           signature=infer_signature(example_x, Spreader().predict(None, example_x)),
+                                           pip_requirements=pip)
         bounds = mlflow.pyfunc.log_model(name="bounds", python_model=Bounds(), code_paths=[__file__],
-                                         signature=infer_signature(example_x, Bounds().predict(None, example_x)))
-        unsigned = mlflow.sklearn.log_model(reg, name="unsigned")
+                                         signature=infer_signature(example_x, Bounds().predict(None, example_x)),
+                                         pip_requirements=pip)
+        unsigned = mlflow.sklearn.log_model(reg, name="unsigned", pip_requirements=pip)
 
     not_pyfunc = work / "not_pyfunc"
     not_pyfunc.mkdir(exist_ok=True)

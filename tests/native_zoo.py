@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
+from model_zoo import pip_requirements
+
 COLORS = ["red", "green", "blue"]
 INPUTS = ["a", "b", "c", "color"]
 
@@ -103,7 +105,8 @@ def build(kinds=None, catalog: dict | None = None) -> NativeZoo:
             model = Pipeline([("front", _front()), ("model", estimator)]).fit(train, target(train, label))
             info = mlflow.sklearn.log_model(model, name=kind, input_example=train.head(5),
                                             skops_trusted_types=_own_types(model),
-                                            signature=infer_signature(train, model.predict(train)))
+                                            signature=infer_signature(train, model.predict(train)),
+                                            pip_requirements=pip_requirements())
             zoo.uris[kind], zoo.models[kind] = info.model_uri, model
     return zoo
 

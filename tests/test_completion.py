@@ -148,59 +148,36 @@ def test_a_completion_during_a_running_cell_answers_and_the_cell_keeps_all_its_o
     assert result.stdout == "".join(f"line {i}\n" for i in range(30))
 
 
-KERNEL_START_TIMEOUT = 180
-
-
-def test_in_jupyterlab_tab_completes_python_names_and_shift_tab_shows_the_docstring(tmp_path, browser_page):
+def test_in_jupyterlab_tab_completes_python_names_and_shift_tab_shows_the_docstring(browser_page, lab):
     """A user's view: JupyterLab (this .venv, 127.0.0.1, a token) in chromium, a Scala
     notebook; Tab in a %%python cell lists names of the sidecar's namespace, Shift-Tab on a
     call shows Python's help in a tooltip."""
-    import nbformat
-    from hooks_fixtures import running_server, wait_for
+    from hooks_fixtures import wait_for
+    from lab import KERNEL_START_TIMEOUT, kernels_idle, scala_notebook
 
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "pyshim-scala", "language": "scala",
-                                                           "display_name": "Scala (Toree + pyshim)"}})
-    nb.cells = [nbformat.v4.new_code_cell("%%python\ntab_rose, tab_red = 1, 2\nprint('defined')"),
-                nbformat.v4.new_code_cell("%%python\nprint(tab_r"),
-                nbformat.v4.new_code_cell("%%python\nlen(")]
-    with running_server(tmp_path / "lab") as server:
-        nbformat.write(nb, server.root / "tab.ipynb")
-        page = browser_page
-        try:
-            page.goto(f"{server.url}/lab/tree/tab.ipynb?token={server.token}")
-            cells = page.locator(".jp-Notebook .jp-CodeCell")
-            cells.first.wait_for(timeout=120_000)
-            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
-            cells.nth(0).locator(".cm-content").click()
-            page.keyboard.press("Shift+Enter")
-            page.locator(".jp-OutputArea-output", has_text="defined").wait_for(timeout=120_000)
-            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the first cell to end")
+    nb = scala_notebook("%%python\ntab_rose, tab_red = 1, 2\nprint('defined')", "%%python\nprint(tab_r",
+                        "%%python\nlen(")
+    page = browser_page
+    lab.open(page, nb, "tab.ipynb")
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    cells.nth(0).locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    page.locator(".jp-OutputArea-output", has_text="defined").wait_for(timeout=120_000)
+    wait_for(lambda: kernels_idle(lab.server), KERNEL_START_TIMEOUT, "the first cell to end")
 
-            cells.nth(1).locator(".cm-content").click()
-            page.keyboard.press("Control+End")
-            page.keyboard.press("Tab")
-            completer = page.locator(".jp-Completer")
-            try:
-                completer.wait_for(timeout=60_000)
-            except Exception:
-                page.screenshot(path="/tmp/tab22k.png")
-                raise
-            items = completer.locator(".jp-Completer-item").all_inner_texts()
-            assert any("tab_rose" in item for item in items), items
-            assert any("tab_red" in item for item in items), items
-            page.keyboard.press("Escape")
+    cells.nth(1).locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Tab")
+    completer = page.locator(".jp-Completer")
+    completer.wait_for(timeout=60_000)
+    items = completer.locator(".jp-Completer-item").all_inner_texts()
+    assert any("tab_rose" in item for item in items), items
+    assert any("tab_red" in item for item in items), items
+    page.keyboard.press("Escape")
 
-            cells.nth(2).locator(".cm-content").click()
-            page.keyboard.press("Control+End")
-            page.keyboard.press("Shift+Tab")
-            tooltip = page.locator(".jp-Tooltip")
-            tooltip.wait_for(timeout=60_000)
-            assert "Return the number of items in a container" in tooltip.inner_text()
-        finally:
-            for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
-                server.session.delete(f"{server.url}/api/kernels/{kernel['id']}", timeout=60)
-
-
-def _kernels_idle(server) -> bool:
-    kernels = server.session.get(f"{server.url}/api/kernels", timeout=10).json()
-    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
+    cells.nth(2).locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Shift+Tab")
+    tooltip = page.locator(".jp-Tooltip")
+    tooltip.wait_for(timeout=60_000)
+    assert "Return the number of items in a container" in tooltip.inner_text()

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from hooks_fixtures import running_server, wait_for
+from lab import kernels_idle as _kernels_idle
 
 pytestmark = [pytest.mark.server, pytest.mark.toree]
 
@@ -49,11 +50,6 @@ def _wait_languages(page, expected: list[str | None], timeout_s: float | None = 
             arg=[EDITORS, expected], timeout=timeout_s * 1000 if timeout_s else None)
     except Exception as err:  # playwright's TimeoutError: say what the editors showed instead
         raise AssertionError(f"editors show {_languages(page)}, expected {expected}") from err
-
-
-def _kernels_idle(server) -> bool:
-    kernels = server.session.get(f"{server.url}/api/kernels", timeout=10).json()
-    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
 
 
 def _saved_sources(server) -> list[str]:

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import start_toree
 from kernel_driver import wait_gone
+from model_zoo import pip_requirements
 
 pytestmark = pytest.mark.toree
 
@@ -56,7 +57,8 @@ def models(work):
         model = ElasticNet(alpha=0.001).fit(train, y)
         with mlflow.start_run() as run:
             info = mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL,
-                                            signature=infer_signature(train, model.predict(train)))
+                                            signature=infer_signature(train, model.predict(train)),
+                                            pip_requirements=pip_requirements())
         versions[version] = {"run_id": run.info.run_id, "model_id": info.model_id}
     mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", 1)
     return versions

@@ -13,7 +13,6 @@ import sys
 import pytest
 
 from pyshim import paths
-from pyshim.tools.demo import NBCLIENT_OPTIONS
 
 pytestmark = pytest.mark.toree
 
@@ -34,22 +33,10 @@ def cpu_burner():
 
 def _run_through_nbclient(toree, sources: list[str]):
     import nbformat
-    from jupyter_client.asynchronous import AsyncKernelClient
-    from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
-    kc = AsyncKernelClient()
-    kc.load_connection_info(toree.km.get_connection_info())
-    kc.start_channels(hb=False)
-    try:
-        # The fixture's kernel and a client of our own: nbclient neither starts nor stops it.
-        client = NotebookClient(nb, km=toree.km, timeout=600, **NBCLIENT_OPTIONS)
-        client.kc = kc
-        client.execute()
-    finally:
-        kc.stop_channels()
-    return nb
+    return toree.execute_notebook(nb)
 
 
 def _missing_lines(nb, tag: str) -> dict[int, int]:

@@ -11,8 +11,7 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import start_toree
-from kernel_driver import process_alive, wait_gone
+from kernel_driver import process_alive
 
 pytestmark = pytest.mark.toree
 
@@ -21,7 +20,6 @@ SUMMARY = re.compile(r"^(?:(cancelled|failed in stage \d+) · )?([\d,]+) jobs? �
 # A %register_model's summary: its phases and their times (then its Spark jobs, if any).
 REGISTER_SUMMARY = re.compile(r"^%register_model in [\d.]+ (?:s|min) · download [\d.]+ s · ")
 
-TWO_CORES = "--master local[2]"
 SCALA_JOB = "sc.parallelize(1 to 400, 400).foreach(_ => Thread.sleep(25))"
 # No row passes the filter: show() scans all 400 partitions (in several jobs of growing size).
 SQL_JOB = "%%sql\nSELECT id FROM range(0, 400, 1, 400) WHERE nap(25) < 0"
@@ -31,14 +29,11 @@ PYTHON_JOB = "%%python\nspark.sql('SELECT id FROM range(0, 400, 1, 400) WHERE na
 
 
 @pytest.fixture(scope="module")
-def kernel(isolated_home):
-    # Two cores whatever the machine: a job's length (and so its number of frames) depends on it.
-    driver = start_toree(isolated_home / "progress", name="progress", SPARK_OPTS=TWO_CORES)
-    driver.run('spark.udf.register("nap", (ms: Int) => { Thread.sleep(ms); ms })').ok()
-    yield driver
-    pid = driver.pid
-    driver.shutdown()
-    assert wait_gone(pid)
+def kernel(toree):
+    """The session's shared kernel (two cores whatever the machine: conftest.TWO_CORES; a job's
+    length, and so its number of frames, depends on it), with the SQL jobs' `nap`."""
+    toree.run('spark.udf.register("nap", (ms: Int) => { Thread.sleep(ms); ms })').ok()
+    return toree
 
 
 class Messages:
@@ -202,9 +197,13 @@ def test_interrupt_cancels_the_cells_jobs_only_and_a_second_one_keeps_the_kernel
     assert other_summary.group(1) is None and other_summary.group(3) == "100", "another cell's job was cancelled"
 
 
-def test_a_long_model_registration_shows_its_phases_then_their_times(kernel, mlflow_models):
+def test_a_long_model_registration_shows_its_phases_then_their_times(kernel):
+    from model_zoo import log_slow_to_load
+
+    # Long in any kernel (a first registration is long anyway, one in a kernel that already
+    # loaded MLflow not): its model takes two seconds to load.
     messages = Messages(kernel)
-    msg_id = messages.run(f"%register_model phased {mlflow_models.regressor_uri}")
+    msg_id = messages.run(f"%register_model phased {log_slow_to_load()}")
     assert reply_of(kernel, msg_id)["content"]["status"] == "ok"
     frames = messages.progress(msg_id)
     assert [f["msg_type"] for f in frames].count("display_data") == 1
@@ -215,8 +214,9 @@ def test_a_long_model_registration_shows_its_phases_then_their_times(kernel, mlf
 
 
 def test_the_kernel_log_has_no_dropped_listener_events(kernel):
+    before = len(kernel.log_text())  # the shared kernel's log: what this job adds to it
     kernel.run(SCALA_JOB.replace("400", "4000").replace("25", "1")).ok()
-    assert "Dropping event from queue" not in kernel.log_text()
+    assert "Dropping event from queue" not in kernel.log_text()[before:]
 
 
 # --- saved notebooks: one final summary per cell that ran a job -------------------------
@@ -238,22 +238,21 @@ def check_saved_cell(cell) -> None:
         assert "<progress" not in output["data"]["text/html"]
 
 
-# %%python cells are checked in the executed demo notebooks (below): notebook 2 has two.
-def test_a_notebook_run_by_nbclient_keeps_one_summary_per_job_cell_and_so_does_its_html_copy(demo_env, tmp_path):
+# %%python cells are checked in the executed demo notebooks (below): notebook 2 has two; those
+# ran in kernels of their own through `make demo`'s runner, this one in the shared kernel.
+def test_a_notebook_run_by_nbclient_keeps_one_summary_per_job_cell_and_so_does_its_html_copy(kernel, tmp_path):
     import nbformat
 
     from hooks.exporter import ExportOptions, planned_copies
-    from pyshim.tools import demo
 
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "pyshim-scala", "language": "scala",
                                                            "display_name": "Scala (Toree + pyshim)"}})
     nb.cells = [nbformat.v4.new_code_cell(code) for code in (
         'spark.udf.register("nap", (ms: Int) => { Thread.sleep(ms); ms })\nprintln("registered")',
         SCALA_JOB, SQL_JOB, "sc.parallelize(1 to 4, 2).count")]
-    source = tmp_path / "progress.ipynb"
-    nbformat.write(nb, source)
-    run = demo.run_notebook(source, tmp_path / "executed", demo_env)
-    executed = nbformat.read(run.executed, as_version=4)
+    executed = kernel.execute_notebook(nb)
+    saved = tmp_path / "progress.ipynb"
+    nbformat.write(executed, saved)
 
     for cell in executed.cells:
         check_saved_cell(cell)
@@ -262,7 +261,7 @@ def test_a_notebook_run_by_nbclient_keeps_one_summary_per_job_cell_and_so_does_i
     lines = [s[0]["data"]["text/plain"] for s in summaries if s]
     assert all(SUMMARY.match(line).group(3) == "400" for line in lines), lines
 
-    copies, problems = planned_copies(run.executed, ExportOptions(formats=("html",)))
+    copies, problems = planned_copies(saved, ExportOptions(formats=("html",)))
     assert not problems
     html = next(iter(copies.values()))
     assert html.count('class="pyshim-progress"') == 2
@@ -283,36 +282,23 @@ def test_the_executed_demo_notebooks_hold_only_final_summaries(request, fixture)
 SCREENSHOT = "PYSHIM_PROGRESS_SCREENSHOT"  # a path: the browser test saves the running cell there
 
 
-def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(tmp_path, browser_page):
+def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(browser_page, lab):
     import os
 
-    import nbformat
-    from hooks_fixtures import running_server, wait_for
-    from test_python_cells import KERNEL_START_TIMEOUT, _kernels_idle
+    from lab import scala_notebook
 
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "pyshim-scala", "language": "scala",
-                                                           "display_name": "Scala (Toree + pyshim)"}})
-    nb.cells = [nbformat.v4.new_code_cell(
-        "val scored = sc.parallelize(1 to 200, 200).map { i => Thread.sleep(150); i }.count")]
-    with running_server(tmp_path / "lab") as server:
-        nbformat.write(nb, server.root / "progress.ipynb")
-        try:
-            browser_page.goto(f"{server.url}/lab/tree/progress.ipynb?token={server.token}")
-            browser_page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=KERNEL_START_TIMEOUT * 1000)
-            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
-            browser_page.get_by_role("menuitem", name="Run", exact=True).click()
-            browser_page.get_by_text("Run All Cells", exact=True).click()
-            outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
-            bar = outputs.locator("progress").first
-            bar.wait_for(timeout=120_000)
-            assert int(bar.get_attribute("max")) == 200
-            assert "Spark UI" in outputs.first.inner_text()
-            if os.environ.get(SCREENSHOT):
-                browser_page.wait_for_timeout(1500)  # a few tasks done: a bar that has moved
-                browser_page.locator(".jp-Notebook .jp-Cell").first.screenshot(path=os.environ[SCREENSHOT])
-            summary = outputs.get_by_text(re.compile(r"1 job · 200 tasks · [\d.]+ s"))
-            summary.wait_for(timeout=120_000)
-            assert outputs.locator("progress").count() == 0
-        finally:
-            for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
-                server.session.delete(f"{server.url}/api/kernels/{kernel['id']}", timeout=60)
+    nb = scala_notebook("val scored = sc.parallelize(1 to 200, 200).map { i => Thread.sleep(150); i }.count")
+    lab.open(browser_page, nb, "progress.ipynb")
+    browser_page.get_by_role("menuitem", name="Run", exact=True).click()
+    browser_page.get_by_text("Run All Cells", exact=True).click()
+    outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
+    bar = outputs.locator("progress").first
+    bar.wait_for(timeout=120_000)
+    assert int(bar.get_attribute("max")) == 200
+    assert "Spark UI" in outputs.first.inner_text()
+    if os.environ.get(SCREENSHOT):
+        browser_page.wait_for_timeout(1500)  # a few tasks done: a bar that has moved
+        browser_page.locator(".jp-Notebook .jp-Cell").first.screenshot(path=os.environ[SCREENSHOT])
+    summary = outputs.get_by_text(re.compile(r"1 job · 200 tasks · [\d.]+ s"))
+    summary.wait_for(timeout=120_000)
+    assert outputs.locator("progress").count() == 0

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.models import infer_signature
+from model_zoo import pip_requirements
 
 import pyshim
 from pyshim.errors import ModelError
@@ -27,7 +28,8 @@ def file_store_model(tmp_path_factory):
         frame = pd.DataFrame({"n": np.arange(20, dtype="int64"), "w": np.linspace(0, 1, 20)})
         model = LinearRegression().fit(frame, 3 * frame.n + frame.w)
         with mlflow.start_run() as run:
-            mlflow.sklearn.log_model(model, name="model", signature=infer_signature(frame, model.predict(frame)))
+            mlflow.sklearn.log_model(model, name="model", signature=infer_signature(frame, model.predict(frame)),
+                                     pip_requirements=pip_requirements())
         yield f"runs:/{run.info.run_id}/model", model, store.as_uri()
     finally:
         mlflow.set_tracking_uri(previous)

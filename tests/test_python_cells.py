@@ -187,41 +187,21 @@ def test_the_documented_python_functions_are_called_from_scala_sql_callUDF_and_s
     assert "42" in cell.text or "42" in cell.data.get("text/html", ""), cell
 
 
-KERNEL_START_TIMEOUT = 180
-
-
-def _kernels_idle(server) -> bool:
-    kernels = server.session.get(f"{server.url}/api/kernels", timeout=10).json()
-    return bool(kernels) and all(k["execution_state"] == "idle" for k in kernels)
-
-
-def test_in_jupyterlab_a_scala_notebook_shows_a_python_plot_and_table(tmp_path, browser_page):
+def test_in_jupyterlab_a_scala_notebook_shows_a_python_plot_and_table(browser_page, lab):
     """A user's view: JupyterLab (this .venv, 127.0.0.1, a token, isolated dirs) in chromium,
     a Scala notebook whose %%python cells draw a figure and show a DataFrame."""
-    import nbformat
-    from hooks_fixtures import running_server, wait_for
+    from lab import scala_notebook
 
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "pyshim-scala", "language": "scala",
-                                                           "display_name": "Scala (Toree + pyshim)"}})
-    nb.cells = [nbformat.v4.new_code_cell("%%python\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nprint('plotted')"),
-                nbformat.v4.new_code_cell("%%python\nimport pandas as pd\npd.DataFrame({'wine': ['a', 'b'], 'score': [0.5, 0.75]})")]
-    with running_server(tmp_path / "lab") as server:
-        nbformat.write(nb, server.root / "python_cells.ipynb")
-        try:
-            browser_page.goto(f"{server.url}/lab/tree/python_cells.ipynb?token={server.token}")
-            browser_page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-            # JupyterLab loses a run asked for before Toree's kernel first says it is idle.
-            wait_for(lambda: _kernels_idle(server), KERNEL_START_TIMEOUT, "the Toree kernel started by JupyterLab")
-            browser_page.get_by_role("menuitem", name="Run", exact=True).click()
-            browser_page.get_by_text("Run All Cells", exact=True).click()
-            outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
-            image = outputs.locator("img").first
-            image.wait_for(timeout=120_000)
-            assert image.get_attribute("src").startswith("data:image/png;base64,")
-            table = outputs.locator("table").first
-            table.wait_for(timeout=60_000)
-            assert "0.75" in table.inner_text()
-            assert "plotted" in browser_page.locator(".jp-Notebook").inner_text()
-        finally:
-            for kernel in server.session.get(f"{server.url}/api/kernels", timeout=10).json():
-                server.session.delete(f"{server.url}/api/kernels/{kernel['id']}", timeout=60)
+    nb = scala_notebook("%%python\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nprint('plotted')",
+                        "%%python\nimport pandas as pd\npd.DataFrame({'wine': ['a', 'b'], 'score': [0.5, 0.75]})")
+    lab.open(browser_page, nb, "python_cells.ipynb")
+    browser_page.get_by_role("menuitem", name="Run", exact=True).click()
+    browser_page.get_by_text("Run All Cells", exact=True).click()
+    outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
+    image = outputs.locator("img").first
+    image.wait_for(timeout=120_000)
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    table = outputs.locator("table").first
+    table.wait_for(timeout=60_000)
+    assert "0.75" in table.inner_text()
+    assert "plotted" in browser_page.locator(".jp-Notebook").inner_text()

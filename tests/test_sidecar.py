@@ -1,5 +1,7 @@
 """The sidecar's lifecycle and the gateway's security, on a kernel of this module's own
-(with the warm start off, so the sidecar starts on first use), and the warm start."""
+(with the warm start off, so the sidecar starts on first use), and the warm start. The tests
+that need a fresh kernel start their own; each also checks how its kernel's end takes the
+sidecar along (a shutdown, a SIGKILL)."""
 from __future__ import annotations
 
 import os
@@ -101,29 +103,6 @@ def test_a_killed_sidecar_is_restarted_by_the_next_python_cell(kernel):
     assert result.stdout.splitlines()[-1] == "back"
 
 
-def test_no_sidecar_survives_its_kernel(isolated_home):
-    driver = start_toree(isolated_home / "toree-shortlived", name="shortlived")
-    try:
-        driver.run("%%python\n1").ok()
-        sidecar = int(driver.run("pyshim.Sidecar.pid").ok().text)
-        kernel_pid = driver.pid
-    finally:
-        driver.shutdown()
-    assert wait_gone(kernel_pid)
-    assert wait_gone(sidecar), "the sidecar outlived a kernel shutdown"
-
-
-def test_no_sidecar_survives_a_killed_kernel(isolated_home):
-    driver = start_toree(isolated_home / "toree-killed", name="killed")
-    try:
-        driver.run("%%python\n1").ok()
-        sidecar = int(driver.run("pyshim.Sidecar.pid").ok().text)
-        os.kill(driver.pid, signal.SIGKILL)
-        assert wait_gone(sidecar, timeout=15), "the sidecar outlived a killed kernel"
-    finally:
-        driver.shutdown()
-
-
 def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
     """Spark's worker daemons (pyshim.bridge.daemon, under the kernel JVM) and the workers they forked."""
     forked = [pid for pid, cmd in _descendants(kernel_pid) if "-m pyshim.bridge.daemon" in cmd]
@@ -131,7 +110,9 @@ def _python_workers(kernel_pid: int) -> tuple[list[int], list[int]]:
     return [pid for pid in forked if pid not in workers], sorted(workers)
 
 
-def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_cell(isolated_home, mlflow_models):
+def test_warm_start_brings_up_the_sidecar_and_python_workers_and_none_survives_the_kernel(isolated_home, mlflow_models):
+    """A fresh kernel with the warm start on (the default): the sidecar and Python workers are up
+    before any Python cell; when the kernel shuts down, its sidecar ends with it."""
     warm = start_toree(isolated_home / "toree-warm", name="warm")
     try:
         deadline = time.monotonic() + 120
@@ -146,15 +127,20 @@ def test_warm_start_brings_up_the_sidecar_and_python_workers_before_any_python_c
         warm.run(f"%register_model reg {mlflow_models.regressor_uri} --native off").ok()
         warm.run('spark.range(0, 64, 1, 4).selectExpr("reg(CAST(id AS double), 1D, 2D) AS p").count').ok()
         assert _python_workers(warm.pid)[0] == daemons
+        warm.run("%%python\n1").ok()
+        sidecar = int(warm.run("pyshim.Sidecar.pid").ok().text)
     finally:
         pid = warm.pid
         warm.shutdown()
     assert wait_gone(pid)
+    assert wait_gone(sidecar), "the sidecar outlived a kernel shutdown"
 
 
-def test_ctrl_c_reaches_a_python_cell_when_the_server_ignores_sigint(isolated_home):
+def test_ctrl_c_reaches_a_python_cell_when_the_server_ignores_sigint_and_a_killed_kernel_takes_its_sidecar(
+        isolated_home):
     """A Jupyter server started in the background (`&`, CI) passes SIGINT on as ignored; the
-    kernel's JVM would then install no handler and interrupts would do nothing."""
+    kernel's JVM would then install no handler and interrupts would do nothing. Then the
+    kernel is killed (SIGKILL, no shutdown): its sidecar must not outlive it."""
     import threading
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the kernel process inherits
@@ -174,6 +160,11 @@ def test_ctrl_c_reaches_a_python_cell_when_the_server_ignores_sigint(isolated_ho
         timer.cancel()
         assert time.monotonic() - started < 30 and "finished" not in result.stdout
         assert "KeyboardInterrupt" in result.error_text, result.error_text
+
+        sidecar = int(driver.run("pyshim.Sidecar.pid").ok().text)
+        assert process_alive(sidecar)
+        os.kill(driver.pid, signal.SIGKILL)
+        assert wait_gone(sidecar, timeout=15), "the sidecar outlived a killed kernel"
     finally:
         pid = driver.pid
         driver.shutdown()

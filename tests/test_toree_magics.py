@@ -6,7 +6,7 @@ kernel (Toree's assembly jar through pyspark's spark-submit, with only the Java 
 runs the same cells in pyshim's kernel and compares each cell's text. On Spark 4, where no
 Toree runs, pyshim's own Scala kernel must show what Toree's magic-tutorial.ipynb shows in
 its saved outputs, each message once (stock Toree 0.5 prints a line magic's message twice).
-Either kernel must also send all of it before the cell's idle status (as nbclient reads a
+pyshim's kernel starts first, so that it boots meanwhile. Either kernel must also send all of it before the cell's idle status (as nbclient reads a
 notebook), in the order the cell wrote it.
 """
 from __future__ import annotations
@@ -20,15 +20,19 @@ from pathlib import Path
 import pytest
 from typing import NamedTuple
 
-from conftest import start_toree
+from conftest import TWO_CORES, start_toree
 from kernel_driver import CellResult, KernelDriver, wait_gone
-from test_progress import SCALA_JOB, TWO_CORES
+from test_progress import SCALA_JOB
 
 from pyshim import paths
 
 pytestmark = pytest.mark.toree
 STOCK_TOREE = paths.spark_line() == "3.5"  # stock Toree 0.5 runs on Spark 3.5 only
-needs_stock = pytest.mark.skipif(not STOCK_TOREE, reason="stock Toree 0.5 cannot run on Spark 4")
+
+
+def needs_stock(test):
+    """Compared with stock Toree itself: a Toree 0.5 kernel of its own (Spark 3.5 only)."""
+    return pytest.mark.stock_toree(pytest.mark.skipif(not STOCK_TOREE, reason="stock Toree 0.5 cannot run on Spark 4")(test))
 
 STOCK_KERNEL = "toree-stock-0.5"
 JAR_NAME = "pyshim-addjar-probe.jar"
@@ -125,10 +129,22 @@ def tutorial_cells(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stock(tutorial_cells, isolated_home, tmp_path_factory):
+def magics_kernel(tmp_path_factory):
+    """pyshim's kernel for the same cells, started first: it boots while stock Toree runs them.
+    Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here)."""
+    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", wait=False, PYSHIM_PROGRESS="0",
+                         SPARK_OPTS=TWO_CORES)
+    yield driver
+    pid = driver.pid
+    driver.shutdown()
+    assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
+
+
+@pytest.fixture(scope="module")
+def stock(magics_kernel, tutorial_cells, isolated_home, tmp_path_factory):
+    """The tutorial's outputs in stock Toree 0.5; its kernel is stopped once they are read."""
     if not STOCK_TOREE:
         return None
-    """The tutorial's outputs in stock Toree 0.5; its kernel is stopped before pyshim's starts."""
     _stock_spec(Path(os.environ["JUPYTER_DATA_DIR"]))
     workdir = tmp_path_factory.mktemp("toree-stock")
     driver = KernelDriver(STOCK_KERNEL, cwd=workdir, log=workdir / "stock.log")
@@ -148,20 +164,13 @@ class PyshimRun(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def pyshim_run(stock, tutorial_cells, tmp_path_factory):
+def pyshim_run(stock, magics_kernel, tutorial_cells):
     """The same cells in pyshim's kernel, read as nbclient does: up to each cell's idle."""
-    # Without progress displays, which stock Toree has not (and PYSHIM_PROGRESS=0 is checked here).
-    driver = start_toree(tmp_path_factory.mktemp("toree-magics"), name="magics", PYSHIM_PROGRESS="0",
-                         SPARK_OPTS=TWO_CORES)
-    pid = driver.pid
-    try:
-        results = [driver.run(code) for code in tutorial_cells]
-        ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
-                             'Console.err.println("four")\nkernel.err.println("five")')
-        long_job = driver.run(SCALA_JOB)  # 400 tasks of 25 ms: seconds on two cores
-    finally:
-        driver.shutdown()
-    assert wait_gone(pid), f"pyshim's Toree kernel {pid} still running after shutdown"
+    driver = magics_kernel.wait_ready()
+    results = [driver.run(code) for code in tutorial_cells]
+    ordered = driver.run('kernel.out.println("one")\nprintln("two")\nkernel.out.println("three")\n'
+                         'Console.err.println("four")\nkernel.err.println("five")')
+    long_job = driver.run(SCALA_JOB)  # 400 tasks of 25 ms: seconds on two cores
     return PyshimRun(results, ordered, long_job)
 
 

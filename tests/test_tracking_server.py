@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from kernel_driver import KernelDriver, process_alive, wait_gone
+from model_zoo import pip_requirements
 from pyshim.tools.cluster import free_port, local_postgres, postgres_available, tracking_server
 
 pytestmark = [pytest.mark.cluster, pytest.mark.toree]
@@ -55,7 +56,7 @@ def log_and_register(server_uri: str, name: str = MODEL_NAME, alias: str = ALIAS
     with _tracking_uri(server_uri):
         with mlflow.start_run() as run:
             info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(frame, y),
-                                            registered_model_name=name)
+                                            registered_model_name=name, pip_requirements=pip_requirements())
         mlflow.MlflowClient().set_registered_model_alias(name, alias, info.registered_model_version)
     return run.info, info
 

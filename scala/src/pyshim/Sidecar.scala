@@ -75,9 +75,22 @@ object Sidecar {
       case (msgType, content) => sink.message(msgType, content)
     }
     def writeQueued(): Unit = Iterator.continually(request.output.poll()).takeWhile(_ != null).foreach(write)
-    // Ctrl-C also makes Toree interrupt this thread. Python got the same Ctrl-C and answers
-    // with its KeyboardInterrupt and the user's line, so that answer is awaited a while;
-    // past that (Python busy in a Spark call) the cell ends with "interrupted".
+    // The cell's thread is not stopped (CellThreads) while Python may still answer an interrupt.
+    CellThreads.answering(InterruptAnswerWaitMs + 1000L)(awaitAnswer(request, write, () => writeQueued()))
+    writeQueued()
+    request.result.future.value.get match {
+      case Success(json) => json
+      case Failure(err) => throw err
+    }
+  }
+
+  /**
+   * Until `request` is answered, its output written as it comes. Ctrl-C also interrupts this
+   * thread. Python got the same Ctrl-C and answers with its KeyboardInterrupt and the user's
+   * line, so that answer is awaited a while; past that (Python busy in a Spark call) the cell
+   * ends with "interrupted".
+   */
+  private def awaitAnswer(request: Request, write: ((String, String)) => Unit, writeQueued: () => Unit): Unit = {
     var interruptedAt = 0L
     while (!request.result.isCompleted) {
       try Option(request.output.poll(200, MILLISECONDS)).foreach(write)
@@ -91,11 +104,6 @@ object Sidecar {
         Bridge.failAll(s"the Python sidecar stopped (exit code ${Try(process.exitValue).getOrElse("?")}) " +
           "while running this; it restarts on next use")
       }
-    }
-    writeQueued()
-    request.result.future.value.get match {
-      case Success(json) => json
-      case Failure(err) => throw err
     }
   }
 
@@ -222,7 +230,8 @@ object Interrupts {
   @volatile private var chained: SignalHandler = _
 
   // Toree shuts the kernel down on a second SIGINT within 3 s of the first: a user who
-  // pressed the interrupt button twice would lose the kernel and its state.
+  // pressed the interrupt button twice would lose the kernel and its state. Toree's handler
+  // returns once the cell is interrupted (a few seconds): the window also counts from then.
   private val ToreeShutdownWindowMs = 3000L + 500L
   @volatile private var lastChained = 0L
 
@@ -233,7 +242,7 @@ object Interrupts {
       val now = System.currentTimeMillis()
       if (now - lastChained > ToreeShutdownWindowMs) {
         lastChained = now
-        Option(chained).foreach(_.handle(sig))
+        try Option(chained).foreach(_.handle(sig)) finally lastChained = System.currentTimeMillis()
       } else System.err.println("pyshim: interrupted again within 3 s: the cell's jobs are cancelled; the kernel keeps running")
     }
   }

@@ -14,7 +14,7 @@ import org.json4s._
 import org.json4s.JsonDSL._
 import org.json4s.jackson.JsonMethods.{compact, render}
 
-import pyshim.{Assist, CellOutput, CellStream, Failures, Lineage, Progress, ThreadRouted}
+import pyshim.{Assist, CellOutput, CellStream, CellThreads, Failures, Lineage, Progress, ThreadRouted}
 
 /**
  * The JVM half of pyshim's own Scala kernel (the Python half is pyshim/scala_kernel): Scala's
@@ -109,13 +109,26 @@ object ReplKernel {
 
   private val finished = new java.util.concurrent.ConcurrentHashMap[Long, CellRun]()
 
-  /** Ctrl-C: cancel the running cell's Spark jobs and interrupt its thread (a Scala cell's). */
+  /**
+   * Ctrl-C: cancel the running cell's Spark jobs and end its own code (pyshim.CellThreads:
+   * interrupted, then stopped after a second). A `%%python` cell's Python code is Python's to
+   * stop. Code that the JVM cannot stop is left running in the background and its cell ends
+   * with CellThreads' one line, which names the way out (a restart).
+   */
   def interrupt(): String = running match {
     case Some(run) =>
       Progress.cancelRunning()
-      if (!run.python) run.thread.interrupt()
+      if (!run.python) CellThreads.interrupt(InterruptGraceMs).filterNot(_.ended).foreach(given => giveUp(run, given.message))
       s"interrupted cell ${run.id}"
     case None => "no cell is running"
+  }
+
+  private val InterruptGraceMs = 1000L
+
+  private def giveUp(run: CellRun, message: String): Unit = {
+    running = None
+    run.put(CellEnd.interrupted(message).doneEvent)
+    run.over = true
   }
 
   /** Tab in a Scala, %%sql or magic cell (pyshim.Assist; %%python cells never come here). */
@@ -146,14 +159,16 @@ object ReplKernel {
     val end = try {
       CellOutput.run(Some(output)) {
         Progress.during(Some(output)) {
+          val threads = new CellThreads.Cell
           val result = Console.withOut(output.printStreams._1) {
             Console.withErr(output.printStreams._1) {
-              Progress.current.fold(body)(_.tagging(body))
+              def tagged = Progress.current.fold(body)(_.tagging(body))
+              if (run.python) tagged else CellThreads.run(threads)(tagged)
             }
           }
           output.printStreams._1.flush()
           if (Lineage.isInstalled) Lineage.flush(LineageWaitMs)
-          result
+          threads.interruption.filter(_ => result.fromInterrupt).fold(result)(CellEnd.interrupted)
         }
       }
     } catch {
@@ -162,9 +177,11 @@ object ReplKernel {
     } finally {
       running = None
     }
-    end.value.foreach(v => if (!run.silent) run.put(compact(render(("type" -> "result") ~ ("data" -> v)))))
-    run.put(end.doneEvent)
-    run.over = true
+    if (!run.over) { // else given up by interrupt(): its cell has ended already
+      end.value.foreach(v => if (!run.silent) run.put(compact(render(("type" -> "result") ~ ("data" -> v)))))
+      run.put(end.doneEvent)
+      run.over = true
+    }
   }
 
   private[repl] def event(kind: String, fields: (String, String)*): String =
@@ -189,6 +206,9 @@ final class CellRun(val id: Long, val code: String, val silent: Boolean, val pyt
 
 /** How a cell ended: its value (a MIME bundle) or its error, as the reply will say. */
 final case class CellEnd(value: Option[Map[String, String]], error: Option[(String, String, List[String])]) {
+  /** An error that an interrupt made (the cell's thread interrupted or stopped, its job cancelled). */
+  def fromInterrupt: Boolean = error.exists { case (ename, evalue, _) => CellThreads.fromInterrupt(s"$ename: $evalue") }
+
   def doneEvent: String = error match {
     case None => compact(render(("type" -> "done") ~ ("status" -> "ok")))
     case Some((ename, evalue, lines)) =>
@@ -199,6 +219,9 @@ final case class CellEnd(value: Option[Map[String, String]], error: Option[(Stri
 
 object CellEnd {
   def ok(value: Option[Map[String, String]]): CellEnd = CellEnd(value, None)
+
+  /** An interrupted cell: CellThreads' one line (what was interrupted, after how long), no stack. */
+  def interrupted(message: String): CellEnd = CellEnd(None, Some(("Interrupted", message, List(message))))
 
   def error(e: Throwable): CellEnd = {
     val text = s"${e.getClass.getName}: ${e.getMessage}\n${e.getStackTrace.take(40).mkString("\n")}" +
@@ -264,7 +287,9 @@ final class ScalaRepl(outDir: String) {
    * Run a cell. The REPL's echo of definitions (`val x: Int = 1`) becomes the cell's text,
    * its last result (`res3`) the cell's value (text/plain: the value's toString, as Toree shows it).
    */
-  def interpret(code: String, silent: Boolean): CellEnd = synchronized {
+  // Not synchronized: one cell runs at a time (the kernel runs them in order), and a cell whose
+  // code could not be stopped must not keep the next cells out.
+  def interpret(code: String, silent: Boolean): CellEnd = {
     echo.getBuffer.setLength(0)
     val source = withOuterScope(code)
     val result = if (silent) ReplCompat.quietly(intp)(intp.interpret(source)) else intp.interpret(source)
@@ -289,7 +314,7 @@ final class ScalaRepl(outDir: String) {
    * Run code and give the value of its last line (%%dataframe): the value, or the compiler's
    * or the exception's message.
    */
-  def evaluate(code: String): Either[String, Any] = synchronized {
+  def evaluate(code: String): Either[String, Any] = {
     echo.getBuffer.setLength(0)
     val result = ReplCompat.quietly(intp)(intp.interpret(code))
     val text = echo.toString
