@@ -33,7 +33,8 @@ def split(code: str) -> list[Part]:
     scala: list[str] = []
 
     def flush() -> None:
-        if "".join(scala).strip():
+        # Only comments before a magic (`// check truncation` then `%Truncation`) are no code.
+        if any(line.strip() and not line.strip().startswith("//") for line in scala):
             parts.append(Part("scala", "", "\n".join(scala)))
         scala.clear()
 

@@ -118,12 +118,31 @@ object ReplKernel {
   def interrupt(): String = running match {
     case Some(run) =>
       Progress.cancelRunning()
-      if (!run.python) CellThreads.interrupt(InterruptGraceMs).filterNot(_.ended).foreach(given => giveUp(run, given.message))
+      if (!run.python) {
+        awaitUserCode(run.thread)
+        CellThreads.interrupt(InterruptGraceMs).filterNot(_.ended).foreach(given => giveUp(run, given.message))
+      }
       s"interrupted cell ${run.id}"
     case None => "no cell is running"
   }
 
   private val InterruptGraceMs = 1000L
+  private val CompileWaitMs = 10000L
+
+  /**
+   * An interrupt waits while the cell's thread is still in the compiler: the compiler reads
+   * classes through NIO channels, which an interrupt closes, and a thread stopped there
+   * leaves its symbol table broken (every later cell: "illegal cyclic reference"). The
+   * cell's own code runs in the REPL's `$line` classes.
+   */
+  private def awaitUserCode(thread: Thread): Unit = {
+    val deadline = System.currentTimeMillis() + CompileWaitMs
+    def compiling = {
+      val frames = thread.getStackTrace
+      !frames.exists(_.getClassName.startsWith("$line")) && frames.exists(_.getClassName.startsWith("scala.tools.nsc"))
+    }
+    while (thread.isAlive && compiling && System.currentTimeMillis() < deadline) Thread.sleep(20)
+  }
 
   private def giveUp(run: CellRun, message: String): Unit = {
     running = None
@@ -156,10 +175,10 @@ object ReplKernel {
         ("content" -> content)))))
     CellOutput.attach(output)
     running = Some(run)
-    val end = try {
+    val threads = new CellThreads.Cell
+    val ran = try {
       CellOutput.run(Some(output)) {
         Progress.during(Some(output)) {
-          val threads = new CellThreads.Cell
           val result = Console.withOut(output.printStreams._1) {
             Console.withErr(output.printStreams._1) {
               def tagged = Progress.current.fold(body)(_.tagging(body))
@@ -168,15 +187,16 @@ object ReplKernel {
           }
           output.printStreams._1.flush()
           if (Lineage.isInstalled) Lineage.flush(LineageWaitMs)
-          threads.interruption.filter(_ => result.fromInterrupt).fold(result)(CellEnd.interrupted)
+          result
         }
       }
     } catch {
       case NonFatal(e) => CellEnd.error(e)
-      case e: ThreadDeath => CellEnd.error(new InterruptedException("interrupted"))
+      case _: ThreadDeath => CellEnd.error(new InterruptedException("interrupted"))
     } finally {
       running = None
     }
+    val end = threads.interruption.filter(_ => ran.fromInterrupt).fold(ran)(CellEnd.interrupted)
     if (!run.over) { // else given up by interrupt(): its cell has ended already
       end.value.foreach(v => if (!run.silent) run.put(compact(render(("type" -> "result") ~ ("data" -> v)))))
       run.put(end.doneEvent)
@@ -207,7 +227,10 @@ final class CellRun(val id: Long, val code: String, val silent: Boolean, val pyt
 /** How a cell ended: its value (a MIME bundle) or its error, as the reply will say. */
 final case class CellEnd(value: Option[Map[String, String]], error: Option[(String, String, List[String])]) {
   /** An error that an interrupt made (the cell's thread interrupted or stopped, its job cancelled). */
-  def fromInterrupt: Boolean = error.exists { case (ename, evalue, _) => CellThreads.fromInterrupt(s"$ename: $evalue") }
+  def fromInterrupt: Boolean = error.exists { case (ename, evalue, lines) =>
+    // A stop inside the REPL's own machinery ends the line with its stack as "compile" output.
+    CellThreads.fromInterrupt(s"$ename: $evalue") || lines.exists(l => CellThreads.fromInterrupt(l))
+  }
 
   def doneEvent: String = error match {
     case None => compact(render(("type" -> "done") ~ ("status" -> "ok")))
