@@ -84,6 +84,7 @@ INTERNAL = {
     "PYSHIM_WARM_UP": "tells a sidecar started by the warm start to warm the Python workers",
     "PYSHIM_SNIPPETS": "the folder `%load NAME` looks in, set by the kernel launcher",
     "PYSHIM_BENCH_POOL": "bench/: separate Python worker pools for the alternatives measured",
+    "PYSHIM_KERNEL_RESOURCES": "the Spark 4 kernel spec's folder (its log4j2.properties), from the kernel's argv",
 }
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}

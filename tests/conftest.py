@@ -19,6 +19,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel_driver import KernelDriver, wait_gone  # noqa: E402
 
+# Tests of the Toree kernel's own machinery (its launcher, the class archive of its JVM, the
+# sidecar process beside it): the Scala kernel of the Spark 3.5 line only.
+TOREE_LINE_ONLY = pytest.mark.skipif(__import__("pyshim.paths").paths.spark_line() != "3.5",
+                                     reason="Toree is the Scala kernel of the Spark 3.5 line only")
+
 # The browser_page fixture (Debian's chromium through playwright), for any test module.
 pytest_plugins = ["browser"]
 

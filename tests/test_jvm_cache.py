@@ -1,8 +1,12 @@
 """The JVM class archive: made by `pyshim install`, used by the launcher when current."""
 import subprocess
 
+from conftest import TOREE_LINE_ONLY
+
 from pyshim import paths
 from pyshim.kernel import jvm_cache, launch
+
+pytestmark = TOREE_LINE_ONLY
 
 
 def test_launcher_uses_a_current_archive_and_nothing_else(tmp_path):

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from conftest import TOREE_LINE_ONLY
+
 from pyshim import paths
 from pyshim.kernel import launch
 from pyshim.kernel import specs as kernels
@@ -35,6 +37,7 @@ def test_kernel_specs_hold_no_machine_paths():
         assert spec["argv"][0] == "python", "jupyter_client replaces 'python' with its own interpreter"
 
 
+@TOREE_LINE_ONLY
 def test_toree_command_has_java17_opens_extension_and_user_options(tmp_path):
     env = launch.kernel_environment(ROOT / "kernels" / "pyshim-scala",
                                     {"SPARK_OPTS": "--master spark://10.0.0.1:7077 --jars /x/a.jar",
@@ -60,11 +63,13 @@ def _confs(cmd: list[str]) -> list[str]:
     return [cmd[i + 1] for i, word in enumerate(cmd[:-1]) if word == "--conf"]
 
 
+@TOREE_LINE_ONLY
 def test_python_workers_fork_from_pyshim_daemon_when_they_run_this_python():
     env = launch.kernel_environment(None, {})
     assert "spark.python.daemon.module=pyshim.bridge.daemon" in _confs(launch.kernel_command("/tmp/c.json", env))
 
 
+@TOREE_LINE_ONLY
 def test_a_users_daemon_or_another_python_keeps_sparks_own_daemon():
     own = launch.kernel_environment(None, {"SPARK_OPTS": "--conf spark.python.daemon.module=my.daemon"})
     assert "spark.python.daemon.module=pyshim.bridge.daemon" not in _confs(launch.kernel_command("/tmp/c.json", own))
@@ -72,6 +77,7 @@ def test_a_users_daemon_or_another_python_keeps_sparks_own_daemon():
     assert not any("daemon.module" in c for c in _confs(launch.kernel_command("/tmp/c.json", other)))
 
 
+@TOREE_LINE_ONLY
 def test_driver_and_executors_jit_huge_methods_unless_the_user_set_executor_options(tmp_path):
     env = launch.kernel_environment(None, {"SPARK_CONF_DIR": str(tmp_path)})
     assert "-XX:-DontCompileHugeMethods" in env["SPARK_SUBMIT_OPTS"].split()  # the driver (local mode's executor)
@@ -83,3 +89,22 @@ def test_driver_and_executors_jit_huge_methods_unless_the_user_set_executor_opti
     (tmp_path / "spark-defaults.conf").write_text("# the cluster's\nspark.executor.extraJavaOptions  -Xss8m\n")
     admin = launch.kernel_environment(None, {"SPARK_CONF_DIR": str(tmp_path)})
     assert not any("executor.extraJavaOptions" in c for c in _confs(launch.kernel_command("/tmp/c.json", admin)))
+
+
+def test_the_spark4_kernel_sets_what_the_toree_launcher_sets(tmp_path):
+    """The same session settings on both lines: the worker daemon, the JIT option of the driver
+    and executors, the lineage listener, the warehouse out of the notebooks' folder; and the
+    REPL's class folder that executors load the cells' classes from."""
+    from pyshim import defaults
+    from pyshim.scala_kernel import jvm
+
+    conf = jvm.kernel_conf(tmp_path / "classes", {"PYSHIM_OUTPUT_DIR": str(tmp_path / "out")})
+    assert conf["spark.repl.class.outputDir"] == str(tmp_path / "classes")
+    assert conf["spark.sql.queryExecutionListeners"] == defaults.LINEAGE_LISTENER
+    assert conf["spark.python.daemon.module"] == "pyshim.bridge.daemon"
+    assert conf["spark.executor.extraJavaOptions"] == defaults.JIT_HUGE_METHODS
+    assert defaults.JIT_HUGE_METHODS in conf["spark.driver.extraJavaOptions"]
+    assert conf["spark.sql.warehouse.dir"] == str(tmp_path / "out" / "spark-warehouse")
+    assert conf["spark.driver.extraClassPath"] == str(paths.EXTENSION_JAR)
+    other_python = jvm.kernel_conf(tmp_path, {"PYSPARK_PYTHON": "/usr/bin/python3"})
+    assert "spark.python.daemon.module" not in other_python  # Spark's own daemon for another python

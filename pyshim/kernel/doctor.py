@@ -42,9 +42,11 @@ def _check_java() -> Check:
         major, line = java_version()
     except (PyshimError, OSError, subprocess.SubprocessError) as err:
         return Check("java", False, getattr(err, "problem", str(err)), getattr(err, "fix", paths.JDK_HINT))
-    ok = major == 17
-    return Check("java", ok, f"{line} ({paths.java_executable()})",
-                 "" if ok else f"Toree 0.5 with Spark 3.5 is tested on Java 17; {paths.JDK_HINT}")
+    if paths.spark_line() == "3.5":
+        ok, why = major == 17, "Toree 0.5 with Spark 3.5 is tested on Java 17"
+    else:
+        ok, why = major >= 17, "Spark 4 needs Java 17 or newer"
+    return Check("java", ok, f"{line} ({paths.java_executable()})", "" if ok else f"{why}; {paths.JDK_HINT}")
 
 
 def _check_spark() -> Check:
@@ -54,9 +56,11 @@ def _check_spark() -> Check:
         scala = paths.scala_jar("scala-library").name
     except (PyshimError, OSError) as err:
         return Check("spark", False, str(err), "pip install pyspark==3.5.8")
-    ok = version.startswith("3.5")
+    line = paths.spark_line()
+    ok = version.startswith(line)
     return Check("spark", ok, f"Spark {version} at {home} ({scala})",
-                 "" if ok else "Toree 0.5 needs Spark 3.5 (Scala 2.12): pip install pyspark==3.5.8")
+                 "" if ok else f"this environment's Spark line is {line} but pyspark is {version}: run `make setup"
+                               f"{'' if line == '3.5' else ' SPARK=' + line}`")
 
 
 def _pyspark_version() -> str:

@@ -9,7 +9,6 @@ The REPL writes the classes of cells to a folder that the driver serves to execu
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -32,18 +31,12 @@ class Jvm:
     class_dir: Path
 
 
-def java_major(java: Path) -> int:
-    """The major version of `java` (`java -version` prints `openjdk version "17.0.15"`)."""
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
-    quoted = out.split('"')[1] if '"' in out else "0"
-    first = quoted.split(".")[0]
-    return int(quoted.split(".")[1]) if first == "1" else int(first or 0)
-
-
 def check_java() -> None:
     """Spark 4 needs Java 17 or newer: say so in one line instead of a JVM stack trace."""
+    from ..kernel.doctor import java_version
+
     line = paths.spark_line()
-    found = java_major(paths.java_executable())
+    found, _ = java_version()
     if found < MIN_JAVA[line]:
         raise SetupError(f"Spark {line} needs Java {MIN_JAVA[line]} or newer, and {paths.java_executable()} is Java {found}",
                          f"install a JDK {MIN_JAVA[line]} (on Debian: apt-get install openjdk-17-jdk-headless) "
