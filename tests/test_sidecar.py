@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _descendants, start_toree
+from conftest import TOREE_LINE_ONLY, _descendants, start_toree
 from kernel_driver import process_alive, wait_gone
 
-pytestmark = pytest.mark.toree
+pytestmark = [pytest.mark.toree, TOREE_LINE_ONLY]
 
 
 @pytest.fixture(scope="module")
