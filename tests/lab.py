@@ -52,6 +52,13 @@ class LabKernel:
     def url(self) -> str:
         return self.server.url
 
+    @staticmethod
+    def run_all(page):
+        """Run > Run All Cells, as a user does; the notebook's output areas, to wait on."""
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        return page.locator(".jp-Notebook .jp-OutputArea-output")
+
     def open(self, page, nb, name: str) -> None:
         """Write NB as NAME, give it a session of the shared kernel, open it in Lab and wait until
         the kernel has started (JupyterLab loses a run asked for before a new kernel is idle)."""

@@ -289,9 +289,7 @@ def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(brow
 
     nb = scala_notebook("val scored = sc.parallelize(1 to 200, 200).map { i => Thread.sleep(150); i }.count")
     lab.open(browser_page, nb, "progress.ipynb")
-    browser_page.get_by_role("menuitem", name="Run", exact=True).click()
-    browser_page.get_by_text("Run All Cells", exact=True).click()
-    outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
+    outputs = lab.run_all(browser_page)
     bar = outputs.locator("progress").first
     bar.wait_for(timeout=120_000)
     assert int(bar.get_attribute("max")) == 200

@@ -195,9 +195,7 @@ def test_in_jupyterlab_a_scala_notebook_shows_a_python_plot_and_table(browser_pa
     nb = scala_notebook("%%python\nimport matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nprint('plotted')",
                         "%%python\nimport pandas as pd\npd.DataFrame({'wine': ['a', 'b'], 'score': [0.5, 0.75]})")
     lab.open(browser_page, nb, "python_cells.ipynb")
-    browser_page.get_by_role("menuitem", name="Run", exact=True).click()
-    browser_page.get_by_text("Run All Cells", exact=True).click()
-    outputs = browser_page.locator(".jp-Notebook .jp-OutputArea-output")
+    outputs = lab.run_all(browser_page)
     image = outputs.locator("img").first
     image.wait_for(timeout=120_000)
     assert image.get_attribute("src").startswith("data:image/png;base64,")
