@@ -47,8 +47,9 @@ demo: java setup
 
 # The cluster and tracking-server tests run with `make test-cluster` (a standalone cluster,
 # `mlflow server` and their kernels: several minutes more); CI (.ci/run) runs both.
+# Two pytest workers (tests/conftest.py): the kernel tests on one, the kernel-free ones on the other.
 test: java setup lint
-	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # ruff: pyflakes, syntax, loop-variable closures ([tool.ruff] in pyproject.toml).
 lint: setup

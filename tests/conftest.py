@@ -159,11 +159,21 @@ SPARK4_PENDING = {
 }
 
 
+# `make test` runs pytest-xdist with two workers and two groups (`-n 2 --dist loadgroup`):
+# the modules that start kernels on one worker, one kernel boot at a time (two boots at once
+# fight for the two cores), and the kernel-free modules (docs, hooks, pins, a plain PySpark
+# session, the browser's save hooks) on the other, meanwhile.
+KERNELS, KERNEL_FREE = "kernels", "kernel-free"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Whole modules without kernel tests first, in their usual order, then the others (a module
-    is never split: its module-scoped fixtures are set up once)."""
+    is never split: its module-scoped fixtures are set up once); each in its xdist group."""
     later = {item.module for item in items if _needs_a_kernel(item)}
     items.sort(key=lambda item: item.module in later)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(KERNELS if item.module in later else KERNEL_FREE))
     if __import__("pyshim.paths").paths.spark_line() == "4":
         for item in items:
             why = SPARK4_PENDING.get(Path(str(item.fspath)).name)
@@ -210,7 +220,7 @@ def ahead(isolated_home, request):
     import browser
     from lab import LabKernel
 
-    used = {name for item in request.session.items for name in item.fixturenames}
+    used = {name for item in _own_items(request.session) for name in item.fixturenames}
     started = Ahead()
     if "toree" in used:
         started.start("toree", lambda: _shared_toree(isolated_home, wait=False))
@@ -224,6 +234,27 @@ def ahead(isolated_home, request):
             started.start(name, lambda future=future: future)
     yield started
     started.close()
+
+
+_first_run: list = []  # the first test this process runs
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if not _first_run:
+        _first_run.append(item)
+
+
+def _group(item) -> str:
+    return item.get_closest_marker("xdist_group").args[0]
+
+
+def _own_items(session) -> list:
+    """The tests this process runs: all of them, or under xdist those of its worker's group
+    (each of the two groups goes to a worker of its own, whose first test tells which)."""
+    if not hasattr(session.config, "workerinput") or not _first_run:
+        return session.items
+    return [item for item in session.items if _group(item) == _group(_first_run[0])]
 
 
 def _shared_toree(isolated_home: Path, wait: bool = True) -> KernelDriver:

@@ -11,6 +11,7 @@ import org.apache.toree.interpreter.{ExecuteError, ExecuteFailure, ExecuteOutput
 import org.apache.toree.kernel.api.KernelLike
 import org.apache.toree.kernel.interpreter.scala.ScalaInterpreter
 import org.apache.toree.global.StreamState
+import org.apache.toree.plugins.pyshim.MagicsOnce
 import org.apache.toree.utils.TaskManager
 import pyshim.{Assist, CellOutput, CellThreads, Failures, Lineage, Progress, ToreeCellOutput}
 
@@ -25,7 +26,8 @@ import pyshim.{Assist, CellOutput, CellThreads, Failures, Lineage, Progress, Tor
  *  - an interrupt also ends the cell's own code (pyshim.CellThreads: its thread is
  *    interrupted, then stopped), and the cell ends with one line saying so;
  *  - Tab, Shift-Tab and is-complete answer in each cell's language (pyshim.Assist);
- *  - what Toree shows of definitions goes out in order, before the value (CellDisplays).
+ *  - what Toree shows of definitions goes out in order, before the value (CellDisplays);
+ *  - a line magic runs once, not twice as in stock Toree 0.5 (MagicsOnce).
  */
 class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
   def this() = this(ConfigFactory.load)
@@ -55,6 +57,7 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
       (Results.Result, Either[ExecuteOutput, ExecuteFailure]) = {
     // Bindings at start and nested calls from magics run inside the cell that is running.
     val outermost = CellOutput.current.isEmpty
+    if (outermost) MagicsOnce(toreeKernel)
     val cell = if (output.isEmpty || !outermost) None else ToreeCellOutput.begin(toreeKernel, output)
     val result = failedMagic(CellOutput.run(cell) {
       Progress.during(cell) {
