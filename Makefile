@@ -49,7 +49,7 @@ demo: java setup
 # `mlflow server` and their kernels: several minutes more); CI (.ci/run) runs both.
 # Two pytest workers (tests/conftest.py): the kernel tests on one, the kernel-free ones on the other.
 test: java setup lint
-	$(PY) -m pytest -m "not cluster" -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster" -n 2 $(PYTEST_ARGS)
 
 # ruff: pyflakes, syntax, loop-variable closures ([tool.ruff] in pyproject.toml).
 lint: setup

@@ -159,28 +159,52 @@ SPARK4_PENDING = {
 }
 
 
-# `make test` runs pytest-xdist with two workers and two groups (`-n 2 --dist loadgroup`):
-# the modules that start kernels on one worker, one kernel boot at a time (two boots at once
-# fight for the two cores), and the kernel-free modules (docs, hooks, pins, a plain PySpark
-# session, the browser's save hooks) on the other, meanwhile.
+# `make test` runs pytest-xdist with two workers (`-n 2`): the modules that start kernels on
+# one, one kernel boot at a time (two boots at once fight for the two cores), and the
+# kernel-free modules (docs, hooks, pins, a plain PySpark session, the browser's save hooks) on
+# the other, meanwhile. xdist's own `--dist loadgroup` cannot do it with pytest 9 (it renames
+# node ids, which pytest 9 no longer lets a plugin do), and xdist's controller sees only node
+# ids: so the kernel modules are named here, and checked against what collection finds.
 KERNELS, KERNEL_FREE = "kernels", "kernel-free"
+KERNEL_MODULES = {
+    "test_bridge.py", "test_cluster.py", "test_completion.py", "test_failures.py", "test_interrupt.py",
+    "test_language_modes.py", "test_lineage.py", "test_native.py", "test_native_nopython.py",
+    "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_run.py",
+    "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py", "test_tracking_server.py",
+}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def _group(item_or_nodeid) -> str:
+    nodeid = getattr(item_or_nodeid, "nodeid", item_or_nodeid)
+    return KERNELS if Path(nodeid.split("::")[0]).name in KERNEL_MODULES else KERNEL_FREE
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each of the two groups to a worker of its own, whole (xdist's scope scheduling)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByKernelUse(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return ByKernelUse(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     """Whole modules without kernel tests first, in their usual order, then the others (a module
-    is never split: its module-scoped fixtures are set up once); each in its xdist group."""
+    is never split: its module-scoped fixtures are set up once)."""
     later = {item.module for item in items if _needs_a_kernel(item)}
     items.sort(key=lambda item: item.module in later)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(KERNELS if item.module in later else KERNEL_FREE))
+    unlisted = sorted({Path(module.__file__).name for module in later} - KERNEL_MODULES)
+    if unlisted:
+        raise pytest.UsageError(f"tests/conftest.py: {', '.join(unlisted)} start kernels; add them to KERNEL_MODULES "
+                                "(so that xdist runs them on the kernels' worker, one boot at a time)")
     if __import__("pyshim.paths").paths.spark_line() == "4":
         for item in items:
             why = SPARK4_PENDING.get(Path(str(item.fspath)).name)
             if why:
                 item.add_marker(pytest.mark.skip(reason=f"Spark 4 line, pending (issue 28): {why}"))
-
-
 class Ahead:
     """What the session started in the background: a value, or a Future of one, by name."""
 
@@ -243,10 +267,6 @@ _first_run: list = []  # the first test this process runs
 def pytest_runtest_setup(item):
     if not _first_run:
         _first_run.append(item)
-
-
-def _group(item) -> str:
-    return item.get_closest_marker("xdist_group").args[0]
 
 
 def _own_items(session) -> list:
