@@ -15,6 +15,10 @@ EXTRA  := spark4
 else
 $(error pyshim: SPARK=$(SPARK) is not a Spark line of this project; use SPARK=3.5 (the default) or SPARK=4)
 endif
+# SCALA_KERNEL picks the Scala kernel of the `pyshim-scala` spec: toree (Spark 3.5 only, its
+# default) or pyshim (pyshim's own kernel, Spark 4's and also offered on 3.5); kept in the
+# environment until changed (pyshim install, PYSHIM_SCALA_KERNEL).
+SCALA_KERNEL ?=
 PY     := $(VENV)/bin/python
 DEPS   := $(VENV)/.pyshim-deps
 # Warnings as errors, every cross-reference checked (tests/test_docs.py builds with the same).
@@ -24,7 +28,7 @@ JDK_HINT := install a JDK 17 (on Debian: apt-get install openjdk-17-jdk-headless
 .PHONY: java setup lint demo test test-cluster lab bench serve cluster-demo doctor docs clean
 
 setup: $(DEPS)
-	@$(VENV)/bin/pyshim install
+	@$(if $(SCALA_KERNEL),PYSHIM_SCALA_KERNEL=$(SCALA_KERNEL) )$(VENV)/bin/pyshim install
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \

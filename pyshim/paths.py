@@ -61,6 +61,26 @@ def spark_line() -> str:
     return "3.5" if scala_version() == "2.12" else "4"
 
 
+SCALA_KERNELS = ("toree", "pyshim")  # Toree 0.5 (Spark 3.5 only) or pyshim's own (pyshim.scala_kernel)
+
+
+def default_scala_kernel(line: str | None = None) -> str:
+    return "toree" if (line or spark_line()) == "3.5" else "pyshim"
+
+
+def scala_kernel(prefix: Path | None = None) -> str:
+    """Which Scala kernel the environment's `pyshim-scala` spec runs ("toree" or "pyshim"): the
+    installed spec's, or the line's default before one is installed."""
+    import json
+
+    spec = Path(prefix or sys.prefix) / "share" / "jupyter" / "kernels" / "pyshim-scala" / "kernel.json"
+    try:
+        kind = json.loads(spec.read_text())["metadata"]["pyshim"]["kind"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default_scala_kernel()
+    return "toree" if kind == "toree" else "pyshim"
+
+
 def extension_jar() -> Path:
     """pyshim's Scala extension, built for the installed pyspark's Scala (scala_build.py)."""
     return SCALA_BUILD / f"pyshim-scala{scala_version()}.jar"

@@ -35,6 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PYSPARK_PYTHON", "the python of Spark's Python workers (on a cluster: that python on every executor)",
             shown_default="this environment's python"),
     Setting("JAVA_HOME", "the JDK 17 that runs Spark and the kernels", shown_default="`java` on `PATH`"),
+    Setting("PYSHIM_SCALA_KERNEL", "read by `pyshim install` (`make setup SCALA_KERNEL=...`): which Scala kernel the "
+            "`pyshim-scala` kernel spec runs, `toree` (Spark 3.5 only) or `pyshim` (pyshim's own, both lines); "
+            "kept until changed", shown_default="the installed one; at first `toree` on Spark 3.5, `pyshim` on Spark 4"),
     Setting("PYSHIM_WARM_START", "`0`: start the sidecar and the Python workers on first use, not with the kernel "
             "(a Scala-only notebook then never starts Python)", default="1"),
     Setting("PYSHIM_JVM_CACHE", "`0`: no JVM class archive (not written by `pyshim install`, not used by kernels)",

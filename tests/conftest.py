@@ -19,10 +19,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel_driver import KernelDriver, wait_gone  # noqa: E402
 
+# Which Scala kernel `pyshim-scala` runs here: "toree" (Spark 3.5's default) or "pyshim"
+# (pyshim's own: Spark 4, or Spark 3.5 after `make setup SCALA_KERNEL=pyshim`).
+SCALA_KERNEL = __import__("pyshim.paths").paths.scala_kernel()
+
 # Tests of the Toree kernel's own machinery (its launcher, the class archive of its JVM, the
-# sidecar process beside it): the Scala kernel of the Spark 3.5 line only.
-TOREE_LINE_ONLY = pytest.mark.skipif(__import__("pyshim.paths").paths.spark_line() != "3.5",
-                                     reason="Toree is the Scala kernel of the Spark 3.5 line only")
+# sidecar process beside it): when Toree is the Scala kernel.
+TOREE_LINE_ONLY = pytest.mark.skipif(SCALA_KERNEL != "toree", reason="the Scala kernel here is pyshim's own, not Toree")
 
 # The browser_page fixture (Debian's chromium through playwright), for any test module.
 pytest_plugins = ["browser"]
@@ -200,11 +203,11 @@ def pytest_collection_modifyitems(config, items):
     if unlisted:
         raise pytest.UsageError(f"tests/conftest.py: {', '.join(unlisted)} start kernels; add them to KERNEL_MODULES "
                                 "(so that xdist runs them on the kernels' worker, one boot at a time)")
-    if __import__("pyshim.paths").paths.spark_line() == "4":
+    if SCALA_KERNEL == "pyshim":
         for item in items:
             why = SPARK4_PENDING.get(Path(str(item.fspath)).name)
             if why:
-                item.add_marker(pytest.mark.skip(reason=f"Spark 4 line, pending (issue 28): {why}"))
+                item.add_marker(pytest.mark.skip(reason=f"pyshim's Scala kernel, pending (issue 28): {why}"))
 class Ahead:
     """What the session started in the background: a value, or a Future of one, by name."""
 

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import TOREE_LINE_ONLY
 
 from pyshim import paths
@@ -13,19 +15,58 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_committed_kernel_specs_match_the_generator(tmp_path):
     kernels.generate(tmp_path)
-    for line in kernels.LINES:
-        for name, files in kernels.spec_files(line).items():
-            for fname in files:
-                committed = kernels.line_dir(line, ROOT / "kernels") / name / fname
-                assert committed.read_text() == (kernels.line_dir(line, tmp_path) / name / fname).read_text(), \
-                    f"{committed} drifted from pyshim/kernel/specs.py: run `pyshim kernelspecs`"
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert len(generated) >= 7  # three folders: Spark 3.5 with Toree, Spark 4, Spark 3.5 with pyshim's kernel
+    for relative in generated:
+        committed = ROOT / "kernels" / relative
+        assert committed.exists() and committed.read_text() == (tmp_path / relative).read_text(), \
+            f"{committed} drifted from pyshim/kernel/specs.py: run `pyshim kernelspecs`"
 
 
-def test_the_scala_kernel_keeps_its_name_on_every_line():
-    """A notebook's kernelspec name finds the Scala kernel of whichever line is installed."""
-    scala = [json.loads(kernels.spec_files(line)[kernels.SCALA_KERNEL]["kernel.json"]) for line in kernels.LINES]
-    assert [s["language"] for s in scala] == ["scala", "scala"]
-    assert scala[0]["argv"][2] == "pyshim.kernel.launch" and scala[1]["argv"][2] == "pyshim.scala_kernel"
+def test_the_scala_kernel_keeps_its_name_on_every_line_and_kernel():
+    """A notebook's kernelspec name finds the Scala kernel of whichever line and kernel is installed."""
+    scala = {(line, kernel): json.loads(kernels.spec_files(line, kernel)[kernels.SCALA_KERNEL]["kernel.json"])
+             for line, kernel in kernels.FLAVOURS}
+    assert {s["language"] for s in scala.values()} == {"scala"}
+    assert scala["3.5", "toree"]["argv"][2] == "pyshim.kernel.launch"
+    assert scala["4", "pyshim"]["argv"][2] == scala["3.5", "pyshim"]["argv"][2] == "pyshim.scala_kernel"
+    assert scala["3.5", "pyshim"]["display_name"] == "Scala 2.12 · Spark 3.5 (pyshim)"
+    assert len({s["display_name"] for s in scala.values()}) == 3
+
+
+def _installed_kind(prefix: Path) -> str:
+    return json.loads((kernels.kernels_root(prefix) / kernels.SCALA_KERNEL / "kernel.json").read_text())["metadata"]["pyshim"]["kind"]
+
+
+def test_the_scala_kernel_is_chosen_at_install_and_kept_until_changed(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYSHIM_SCALA_KERNEL", raising=False)
+    kernels.install(tmp_path)
+    default = paths.default_scala_kernel()
+    assert paths.scala_kernel(tmp_path) == default
+    monkeypatch.setenv("PYSHIM_SCALA_KERNEL", "pyshim")
+    assert kernels.install(tmp_path) == ([] if default == "pyshim" else
+                                         [f"installed kernel spec pyshim-scala (Scala 2.12 · Spark 3.5 (pyshim)) in "
+                                          f"{kernels.kernels_root(tmp_path) / 'pyshim-scala'}"])
+    assert _installed_kind(tmp_path) == "repl" and paths.scala_kernel(tmp_path) == "pyshim"
+    monkeypatch.delenv("PYSHIM_SCALA_KERNEL")
+    assert kernels.install(tmp_path) == []  # a later `make setup` keeps the choice
+    assert paths.scala_kernel(tmp_path) == "pyshim"
+
+
+def test_a_scala_kernel_that_cannot_run_is_refused_in_one_line(tmp_path, monkeypatch):
+    from pyshim.errors import SetupError
+
+    monkeypatch.setenv("PYSHIM_SCALA_KERNEL", "almond")
+    with pytest.raises(SetupError, match="SCALA_KERNEL=almond is not a Scala kernel of pyshim") as bad:
+        kernels.install(tmp_path)
+    assert "toree or pyshim" in bad.value.fix
+    monkeypatch.setenv("PYSHIM_SCALA_KERNEL", "toree")
+    if paths.spark_line() == "3.5":
+        kernels.install(tmp_path)
+        assert _installed_kind(tmp_path) == "toree"
+    else:
+        with pytest.raises(SetupError, match="Toree 0.5 cannot start on Spark 4"):
+            kernels.install(tmp_path)
 
 
 def test_kernel_specs_hold_no_machine_paths():

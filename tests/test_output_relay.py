@@ -69,16 +69,16 @@ def test_every_cell_value_arrives_before_idle_with_the_cells_count(toree, cpu_bu
     for c in range(CELLS):
         sources.append(f'println("s{c}")\n{c} * 1000 + 7' if c % 2 == 0 else f'%%python\nprint("p{c}")\n{c} * 1000 + 7')
     nb = _run_through_nbclient(toree, sources)
-    if paths.spark_line() == "3.5":  # every message went straight to the IOPub socket (signed), none through Toree's relay
+    if paths.scala_kernel() == "toree":  # every message went straight to the IOPub socket (signed), none through Toree's relay
         assert toree.run("org.apache.toree.kernel.api.pyshim.IOPub.isDirect").ok().text == "true"
     first = None
     for c, cell in enumerate(nb.cells):
         results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
         assert [r["data"].get("text/plain") for r in results] == [str(c * 1000 + 7)], (c, cell.outputs)
         # Toree numbers a client session's cells from 1 (as nbclient numbers the notebook's);
-        # ipykernel (the Spark 4 kernel) numbers the kernel's cells, one more per cell.
+        # ipykernel (pyshim's own Scala kernel) numbers the kernel's cells, one more per cell.
         first = results[0]["execution_count"] - c if first is None else first
-        expected = cell.execution_count if paths.spark_line() == "3.5" else first + c
+        expected = cell.execution_count if paths.scala_kernel() == "toree" else first + c
         assert results[0]["execution_count"] == expected, (c, cell.outputs)
         streams = [o for o in cell.outputs if o.get("output_type") == "stream"]
         assert cell.outputs.index(streams[0]) < cell.outputs.index(results[0]), "the value came before the text"

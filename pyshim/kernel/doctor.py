@@ -142,7 +142,7 @@ def _check_jvm_cache(prefix: Path) -> Check:
 
 
 def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
-    toree = [_check_toree()] if paths.spark_line() == "3.5" else []
+    toree = [_check_toree()] if paths.scala_kernel(prefix) == "toree" else []
     return [_check_java(), _check_spark(), *toree, _check_extension(),
             *_check_kernels(prefix), _check_labextension(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
             *([_check_jvm_cache(prefix)] if toree else [])]

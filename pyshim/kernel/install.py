@@ -29,7 +29,7 @@ def install(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[s
     done += kernels.install(prefix)
     done += labextension.install(prefix)
     done += hooks_install.install(prefix, _repo(repo))
-    if prefix.resolve() == Path(sys.prefix).resolve() and paths.spark_line() == "3.5":
+    if prefix.resolve() == Path(sys.prefix).resolve() and paths.scala_kernel(prefix) == "toree":
         # Kernels launched from this environment read the archive from here; another
         # prefix (a test's) would never use one. The archive is of Toree's classes.
         done += jvm_cache.ensure(prefix)
