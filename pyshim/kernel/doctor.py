@@ -4,6 +4,7 @@ Each check prints one line; a problem also prints its fix. Exit code 1 when any 
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -85,10 +86,11 @@ def _check_extension() -> Check:
 
 def _check_kernels(prefix: Path) -> list[Check]:
     checks = []
-    for name, files in kernels.spec_files().items():
+    for name, files in kernels.spec_files(kernel=paths.scala_kernel(prefix)).items():
         spec = kernels.kernels_root(prefix) / name / "kernel.json"
         ok = spec.exists() and spec.read_text() == files["kernel.json"]
-        checks.append(Check(f"kernel {name}", ok, str(spec) if ok else f"{spec} missing or outdated",
+        shown = f"{spec} ({json.loads(files['kernel.json'])['display_name']})"
+        checks.append(Check(f"kernel {name}", ok, shown if ok else f"{spec} missing or outdated",
                             "" if ok else "run `pyshim install`"))
     return checks
 
