@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import mlflow
 import numpy as np
@@ -36,11 +37,13 @@ def file_store_model(tmp_path_factory):
         os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
 
 
-def test_register_and_call_from_sql_with_a_file_store(spark, file_store_model, monkeypatch):
+def test_register_and_call_from_sql_with_a_file_store(spark, file_store_model, monkeypatch, tmp_path):
     uri, model, tracking = file_store_model
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
     mlflow.set_tracking_uri(tracking)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the model's download goes
     registered = pyshim.register_model(spark, "lin", uri)
+    assert not list(tmp_path.glob("pyshim-model-*")), "the model's download outlived its registration"
     assert registered.result_type == "double"
     assert registered.inputs.describe() == "n bigint, w double"
     frame = pd.DataFrame({"n": np.arange(100, dtype="int64"), "w": np.linspace(0, 2, 100)})

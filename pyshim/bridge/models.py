@@ -6,6 +6,7 @@ JVM (see scala/src/pyshim/Functions.scala).
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -71,7 +72,14 @@ def register_model(spark, name: str, model_uri: str, result_type: str | None = N
     phases.report("download")
     _check_server(model_uri, tracking_uri, mlflow.get_registry_uri())
     resolved, facts = _resolve(model_uri, tracking_uri)
-    local = _download(model_uri, tracking_uri)
+    with _downloaded(model_uri, tracking_uri) as local:
+        return _register_downloaded(spark, name, model_uri, local, resolved, facts, result_type, env_manager, native)
+
+
+def _register_downloaded(spark, name: str, model_uri: str, local: Path, resolved: str, facts: dict,
+                         result_type: str | None, env_manager: str, native: str) -> RegisteredModel:
+    import mlflow
+
     meta = _pyfunc_metadata(local, model_uri)
     if not facts.get("model_id") and getattr(meta, "model_id", None):
         facts["model_id"] = meta.model_id  # MLflow 3 writes the logged model's id into MLmodel
@@ -233,18 +241,27 @@ def _known(**facts) -> dict[str, str]:
     return {k: str(v) for k, v in facts.items() if v}
 
 
-def _download(uri: str, tracking_uri: str) -> Path:
+@contextlib.contextmanager
+def _downloaded(uri: str, tracking_uri: str):
+    """The model's folder: a local folder as it is, or a download removed once the model is
+    registered (what Python workers load was copied for Spark to serve: _ship)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     if Path(uri).is_dir():
-        return Path(uri)
+        yield Path(uri)
+        return
+    download = tempfile.mkdtemp(prefix="pyshim-model-")
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(prefix="pyshim-model-")))
-    except (MlflowException, OSError) as err:
-        raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
-    except Exception as err:  # network errors from an http tracking server come in many types
-        raise ModelError.not_found(uri, tracking_uri, f"{type(err).__name__}: {_first_line(err)}") from None
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=download))
+        except (MlflowException, OSError) as err:
+            raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
+        except Exception as err:  # network errors from an http tracking server come in many types
+            raise ModelError.not_found(uri, tracking_uri, f"{type(err).__name__}: {_first_line(err)}") from None
+        yield local
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
 
 
 def _pyfunc_metadata(local: Path, uri: str):

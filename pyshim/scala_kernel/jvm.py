@@ -8,7 +8,9 @@ The REPL writes the classes of cells to a folder that the driver serves to execu
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -75,6 +77,7 @@ def start(env: dict[str, str] | None = None) -> Jvm:
 
     env = dict(os.environ if env is None else env)
     class_dir = Path(tempfile.mkdtemp(prefix="pyshim-repl-classes-"))
+    atexit.register(shutil.rmtree, class_dir, True)  # the cells' classes end with the kernel
     opts = env.get("SPARK_OPTS", "").strip()
     if opts and "PYSPARK_SUBMIT_ARGS" not in os.environ:
         os.environ["PYSPARK_SUBMIT_ARGS"] = f"{opts} pyspark-shell"
