@@ -80,7 +80,7 @@ def test_doctor_passes_on_this_environment():
     assert "all good" in out.stdout
     from pyshim import paths
 
-    toree = ("toree",) if paths.spark_line() == "3.5" else ()  # Toree is the Scala kernel of Spark 3.5 only
+    toree = ("toree",) if paths.scala_kernel() == "toree" else ()  # checked when Toree is the Scala kernel
     for name in ("java", "spark", *toree, "extension", "kernel pyshim-scala", "PYSPARK_PYTHON", "MLflow"):
         assert name in out.stdout
 

@@ -141,6 +141,7 @@ def test_the_spark4_kernel_sets_what_the_toree_launcher_sets(tmp_path):
 
     conf = jvm.kernel_conf(tmp_path / "classes", {"PYSHIM_OUTPUT_DIR": str(tmp_path / "out")})
     assert conf["spark.repl.class.outputDir"] == str(tmp_path / "classes")
+    assert conf["spark.ui.showConsoleProgress"] == "false"  # as spark-submit has it for Toree (not a shell)
     assert conf["spark.sql.queryExecutionListeners"] == defaults.LINEAGE_LISTENER
     assert conf["spark.python.daemon.module"] == "pyshim.bridge.daemon"
     assert conf["spark.executor.extraJavaOptions"] == defaults.JIT_HUGE_METHODS

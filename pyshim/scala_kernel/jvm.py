@@ -55,6 +55,9 @@ def kernel_conf(class_dir: Path, env: dict[str, str]) -> dict[str, str]:
         "spark.jars": jar,                        # executors: native model functions, listeners
         "spark.sql.queryExecutionListeners": defaults.LINEAGE_LISTENER,
         "spark.pyshim.python": sys.executable,
+        # pyspark's launcher turns Spark's console progress bar on (a shell's): its frames would
+        # go to the kernel's log and, on Spark 3.5, into cells; the cells' own display replaces it.
+        "spark.ui.showConsoleProgress": "false",
         # As the Toree kernel's launcher sets them (launch.py), no more: a notebook moves
         # between the lines with the same session settings.
         "spark.sql.warehouse.dir": str(defaults.output_dir(env, create=False) / "spark-warehouse"),
