@@ -147,11 +147,8 @@ def _needs_a_kernel(item) -> bool:
 # Modules not yet run green against the Spark 4 kernel (issue 28): skipped on that line, each
 # with what is known, so that `make test SPARK=4` says what it does not check yet.
 SPARK4_PENDING = {
-    "test_native_compile.py": "a compiled tree or string-label model gives 0.0 instead of NULL for a NaN input",
     "test_completion.py": "is-complete per language and Tab during a running cell differ",
     "test_progress.py": "not yet run green on the Spark 4 kernel",
-    "test_native.py": "not yet run green on the Spark 4 kernel",
-    "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
     "test_lineage.py": "not yet run green on the Spark 4 kernel",
     "test_run.py": "not yet run green on the Spark 4 kernel",
     "test_notebooks.py": "not yet run green on the Spark 4 kernel (make demo SPARK=4 passes)",

@@ -53,6 +53,30 @@ def test_every_kind_runs_natively_and_equals_predict(spark, zoo, kind):
     assert dtype == registered.result_type == {"f": "double", "i": "bigint", "O": "string", "U": "string"}[expected.dtype.kind]
 
 
+@pytest.fixture(params=["true", "false"], ids=["ansi", "not-ansi"])
+def ansi(spark, request):
+    """Both ANSI modes on either line (Spark 4 runs ANSI by default, Spark 3.5 does not)."""
+    before = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", request.param)
+    yield request.param
+    spark.conf.set("spark.sql.ansi.enabled", before)
+
+
+@pytest.mark.parametrize("kind", ["tree_regressor", "tree_classifier", "logistic_binary_str"])
+def test_a_missing_input_gives_null_in_either_ansi_mode(spark, zoo, ansi, kind):
+    """Models whose every result is a literal (tree leaves, class labels) are never NULL
+    themselves: the function's result must still be typed nullable, or Spark reads a NULL
+    back as 0.0 / fails on it."""
+    pyshim.register_model(spark, f"m_{kind}", zoo.uris[kind], native="require")
+    rows = native_zoo.scoring_rows(zoo.models[kind]).head(20)
+    _frame(spark, rows).createOrReplaceTempView("rows")
+    scored = spark.sql(f"SELECT m_{kind}(a, b, c, color) AS p FROM rows")
+    assert scored.schema["p"].nullable
+    got = [r.p for r in scored.collect()]
+    missing = rows[native_zoo.INPUTS].isna().any(axis=1).tolist()
+    assert [p is None for p in got] == missing
+
+
 def test_svc_falls_back_with_its_reason_and_require_fails_with_it(spark, zoo):
     uri = native_zoo.build(["svc"]).uris["svc"]
     registered = pyshim.register_model(spark, "m_svc", uri)

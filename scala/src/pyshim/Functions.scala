@@ -174,9 +174,12 @@ object Functions {
    * conditional, and a compiled classifier repeats each class score in every comparison;
    * measured on 1M rows (bench/README.md): multiclass logistic 4.23 s inside If, 0.32 s
    * here, 0.46 s bare; a depth-3 decision tree classifier 1.38 s, 0.23 s, 0.30 s.
+   * The NULL is an element of the array, never a NULL index: under ANSI mode (Spark 4's
+   * default) element_at takes its nullability from the array alone, so a NULL index over a
+   * never-NULL value (a tree's literal leaves) was typed NOT NULL and read back as 0.0.
    */
   private def nullWhen(missing: Expression, value: Expression): Expression =
-    ElementAt(CreateArray(Seq(value)), If(missing, Literal(null, IntegerType), Literal(1)))
+    ElementAt(CreateArray(Seq(value, Literal(null, value.dataType))), If(missing, Literal(2), Literal(1)))
 
   def checkArgs(fn: ModelFunction, given: Seq[Expression]): Seq[Expression] = {
     val args = expandStruct(fn, given)
