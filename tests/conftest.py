@@ -149,10 +149,8 @@ def _needs_a_kernel(item) -> bool:
 SPARK4_PENDING = {
     "test_completion.py": "is-complete per language and Tab during a running cell differ",
     "test_progress.py": "not yet run green on the Spark 4 kernel",
-    "test_lineage.py": "not yet run green on the Spark 4 kernel",
-    "test_run.py": "not yet run green on the Spark 4 kernel",
-    "test_notebooks.py": "not yet run green on the Spark 4 kernel (make demo SPARK=4 passes)",
-    "test_serve.py": "not yet run green on the Spark 4 kernel",
+    "test_native.py": "not yet run green on the Spark 4 kernel",
+    "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
     "test_language_modes.py": "not yet run green on the Spark 4 kernel",
     "test_cluster.py": "not yet run green on the Spark 4 kernel",
     "test_tracking_server.py": "not yet run green on the Spark 4 kernel",

@@ -1,6 +1,7 @@
-"""Lineage of every write: a real Toree kernel started as a job would be (PYSHIM_JOB_RUN_ID of
-a run made here, an OpenLineage file transport), a real MLflow store with two versions of a
-registered model, and a PySpark session from pyshim.defaults.spark_session().
+"""Lineage of every write: a real Scala kernel (the line's pyshim-scala: Toree on Spark 3.5,
+pyshim's own on Spark 4) started as a job would be (PYSHIM_JOB_RUN_ID of a run made here, an
+OpenLineage file transport), a real MLflow store with two versions of a registered model, and a
+PySpark session from pyshim.defaults.spark_session().
 
 Each write's record is read from `_pyshim_lineage.json` in its output folder right after the
 cell: a cell ends once its writes are recorded (Lineage.flush), so nothing here waits or polls.
@@ -93,7 +94,7 @@ def openlineage_file(work) -> Path:
 
 @pytest.fixture(scope="module")
 def kernel(work, job_run, inputs, openlineage_file):
-    """A Toree kernel started as the job runner starts it, with an OpenLineage file transport."""
+    """The Scala kernel started as the job runner starts it, with an OpenLineage file transport."""
     driver = start_toree(work / "kernel", name="lineage", PYSHIM_JOB_RUN_ID=job_run, PYSHIM_JOB_NAME=JOB_NAME,
                          OPENLINEAGE__TRANSPORT__TYPE="file",
                          OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=str(openlineage_file),
@@ -101,7 +102,7 @@ def kernel(work, job_run, inputs, openlineage_file):
     yield driver
     pid = driver.pid
     driver.shutdown()
-    assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+    assert wait_gone(pid), f"Scala kernel {pid} still running after shutdown"
 
 
 def _score(kernel, function: str, target: Path, source: Path) -> dict:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pyspark
 import pytest
 
 from pyshim import defaults
@@ -119,7 +120,7 @@ def test_train_notebook_keeps_artifacts_beside_the_store(trained, demo_env):
     assert not (NOTEBOOKS / "mlruns").exists()
 
 
-# --- 2: Scala on Toree -----------------------------------------------------------------------
+# --- 2: Scala (Toree on Spark 3.5, pyshim's own kernel on Spark 4) --------------------------
 
 @pytest.mark.toree
 def test_scala_notebook_scores_rows_through_the_registered_version(trained, scored_in_scala, demo_env):
@@ -132,7 +133,7 @@ def test_scala_notebook_scores_rows_through_the_registered_version(trained, scor
     load = text_of(nb, 1)
     assert "loaded " in load and "setup.scala" in load
     assert f"MLflow tracking URI: {demo_env['MLFLOW_TRACKING_URI']}" in load
-    assert "Spark 3.5" in load
+    assert f"Spark {pyspark.__version__} " in load  # the line's own Spark: the kernel runs this environment's
 
     register = text_of(nb, cell_with(nb, 'pyshim.Models.register("wine", model_uri)'))
     assert f"wine: registered models:/wine_classifier@champion (version {version}," in register

@@ -1,7 +1,7 @@
 """`pyshim run`: notebooks as jobs with parameters (papermill), one MLflow run each.
 
-Real kernels (pyshim-python, and Toree for the Scala notebooks, one at a time), a real MLflow
-store (the session's, in a temp folder), the real example notebooks 02 and 03.
+Real kernels (pyshim-python, and pyshim-scala for the Scala notebooks, one at a time), a real
+MLflow store (the session's, in a temp folder), the real example notebooks 02 and 03.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// pyshim set-up for Scala notebooks (kernel "Scala 2.12 · Spark 3.5 (Toree + pyshim)").
+// pyshim set-up for Scala notebooks (kernel pyshim-scala: Toree on Spark 3.5, pyshim's on Spark 4).
 // `%load setup` runs this file in the interpreter (so does `%load snippets/setup.scala`);
 // everything defined here stays defined in the notebook.
 //
@@ -10,8 +10,8 @@ import org.apache.spark.sql.{Column, DataFrame}
 import org.apache.spark.sql.functions._
 import pyshim.z
 
-// The sidecar (the Python beside this kernel that runs %%python and %register_model) is
-// pointed at the project's MLflow store; it hands the settings back to Scala through z.
+// The kernel's Python (what runs %%python and %register_model) is pointed at the project's
+// MLflow store; it hands the settings back to Scala through z.
 pyshim.PythonCode.run(
   "from pyshim import defaults\n" +
   "z.put('mlflow_tracking_uri', defaults.use_mlflow())\n" +
