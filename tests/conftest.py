@@ -146,7 +146,6 @@ def _needs_a_kernel(item) -> bool:
 SPARK4_PENDING = {
     "test_native_compile.py": "a compiled tree or string-label model gives 0.0 instead of NULL for a NaN input",
     "test_completion.py": "is-complete per language and Tab during a running cell differ",
-    "test_progress.py": "not yet run green on the Spark 4 kernel",
     "test_native.py": "not yet run green on the Spark 4 kernel",
     "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
     "test_lineage.py": "not yet run green on the Spark 4 kernel",
