@@ -148,7 +148,6 @@ def _needs_a_kernel(item) -> bool:
 # with what is known, so that `make test SPARK=4` says what it does not check yet.
 SPARK4_PENDING = {
     "test_completion.py": "is-complete per language and Tab during a running cell differ",
-    "test_progress.py": "not yet run green on the Spark 4 kernel",
     "test_native.py": "not yet run green on the Spark 4 kernel",
     "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
     "test_language_modes.py": "not yet run green on the Spark 4 kernel",

@@ -1,8 +1,9 @@
 """Spark job progress per cell, and interrupts that cancel the cell's jobs only (issue 21).
 
-A real Toree kernel runs Scala, %%sql and %%python cells with jobs of 400 tasks of 25 ms;
-the test reads the IOPub messages as a front end does: one display_data with a transient
-display_id, update_display_data with the same id in place, the summary before the reply.
+The line's real Scala kernel (Toree on Spark 3.5, pyshim's own on Spark 4) runs Scala, %%sql
+and %%python cells with jobs of 400 tasks of 25 ms; the test reads the IOPub messages as a
+front end does: one display_data with a transient display_id, update_display_data with the
+same id in place, the summary before the reply.
 """
 from __future__ import annotations
 
@@ -279,13 +280,30 @@ def test_the_executed_demo_notebooks_hold_only_final_summaries(request, fixture)
 
 # --- the user's view: JupyterLab in chromium ------------------------------------------------
 
-SCREENSHOT = "PYSHIM_PROGRESS_SCREENSHOT"  # a path: the browser test saves the running cell there
+# A folder (notebooks/images): the browser test saves its running cell there, as the picture
+# of this line's kernel that the README and the docs show.
+SCREENSHOT_DIR = "PYSHIM_SCREENSHOT_DIR"
+SCREENSHOTS = {"3.5": "progress.png", "4": "progress-spark4.png"}
+
+
+def save_cell_under_kernel_name(page, path) -> None:
+    """The notebook's toolbar, which names its kernel, and its first cell: a picture that says
+    which line's kernel ran the cell."""
+    toolbar = page.locator(".jp-NotebookPanel-toolbar").bounding_box()
+    cell = page.locator(".jp-Notebook .jp-Cell").first.bounding_box()
+    left = min(toolbar["x"], cell["x"])
+    right = max(toolbar["x"] + toolbar["width"], cell["x"] + cell["width"])
+    page.screenshot(path=path, clip={"x": left, "y": toolbar["y"], "width": right - left,
+                                     "height": cell["y"] + cell["height"] - toolbar["y"]})
 
 
 def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(browser_page, lab):
     import os
+    from pathlib import Path
 
     from lab import scala_notebook
+
+    from pyshim import paths
 
     nb = scala_notebook("val scored = sc.parallelize(1 to 200, 200).map { i => Thread.sleep(150); i }.count")
     lab.open(browser_page, nb, "progress.ipynb")
@@ -294,9 +312,9 @@ def test_in_jupyterlab_a_running_cell_shows_a_progress_bar_then_its_summary(brow
     bar.wait_for(timeout=120_000)
     assert int(bar.get_attribute("max")) == 200
     assert "Spark UI" in outputs.first.inner_text()
-    if os.environ.get(SCREENSHOT):
+    if os.environ.get(SCREENSHOT_DIR):
         browser_page.wait_for_timeout(1500)  # a few tasks done: a bar that has moved
-        browser_page.locator(".jp-Notebook .jp-Cell").first.screenshot(path=os.environ[SCREENSHOT])
+        save_cell_under_kernel_name(browser_page, Path(os.environ[SCREENSHOT_DIR]) / SCREENSHOTS[paths.spark_line()])
     summary = outputs.get_by_text(re.compile(r"1 job · 200 tasks · [\d.]+ s"))
     summary.wait_for(timeout=120_000)
     assert outputs.locator("progress").count() == 0

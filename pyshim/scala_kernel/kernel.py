@@ -2,8 +2,10 @@
 
 Scala cells and line magics go to the REPL in the Spark driver (jvm.py); their text, displays
 and value come back as events that this process publishes on IOPub with the cell's request as
-parent, in the order they happened, before the reply. `%%python` cells run in this kernel's own
-IPython shell (ipykernel's), so display(), plots, magics, Tab and Ctrl-C are IPython's.
+parent, in the order they happened, before the reply; what a cell's threads send after it
+ended (a background job's progress) comes on a thread of its own, with that cell's request as
+parent. `%%python` cells run in this kernel's own IPython shell (ipykernel's), so display(),
+plots, magics, Tab and Ctrl-C are IPython's.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from . import cells
 from .magics import Magics, MagicError
 
 POLL_MS = 100
+LATE_POLL_MS = 1000
+# Cells whose threads may still send output once they ended (the JVM keeps as many: Progress.KeptCells).
+KEPT_CELLS = 64
 
 
 class ScalaKernel(IPythonKernel):
@@ -46,6 +51,7 @@ class ScalaKernel(IPythonKernel):
         self._jvm = None
         self._jvm_error: BaseException | None = None
         self._jvm_ready = threading.Event()
+        self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
         # Spark and the REPL start while the front end connects (about 15 s); cells wait for them.
         threading.Thread(target=self._start_jvm, name="pyshim-jvm-start", daemon=True).start()
@@ -59,6 +65,7 @@ class ScalaKernel(IPythonKernel):
             jvm.check_java()
             self._jvm = jvm.start()
             self._attach_python()
+            threading.Thread(target=self._relay_late, name="pyshim-late-output", daemon=True).start()
         except BaseException as err:  # noqa: B036 - reported by the first cell that needs it
             self._jvm_error = err
         finally:
@@ -139,6 +146,7 @@ class ScalaKernel(IPythonKernel):
 
     def follow(self, cell: int, silent: bool, count: int) -> dict | None:
         repl = self.jvm.repl
+        self._remember_parent(cell, silent)
         with _sigint_flag() as interrupted:
             while True:
                 for raw in repl.poll(cell, POLL_MS):
@@ -161,6 +169,7 @@ class ScalaKernel(IPythonKernel):
 
         repl = self.jvm.repl
         cell = repl.executePython()
+        self._remember_parent(cell, silent)
         tag = next(json.loads(e)["tag"] for e in repl.poll(cell, 60000) if json.loads(e)["type"] == "tag")
         relay = threading.Thread(target=self._relay, args=(cell, silent), name="pyshim-python-cell-relay", daemon=True)
         relay.start()
@@ -180,6 +189,37 @@ class ScalaKernel(IPythonKernel):
                 if not silent and event["type"] == "message":
                     self.publish(event["msg_type"], json.loads(event["content"]))
 
+    def _remember_parent(self, cell: int, silent: bool) -> None:
+        """Where the late output of CELL goes (a silent cell's goes nowhere)."""
+        if silent:
+            return
+        self._cell_parents[cell] = self.get_parent("shell")
+        while len(self._cell_parents) > KEPT_CELLS:
+            del self._cell_parents[next(iter(self._cell_parents))]
+
+    def _relay_late(self) -> None:
+        """Text and messages that ended cells' threads send (a `%%python` cell's background
+        job updates its progress display), with that cell's request as parent, until the JVM
+        is gone."""
+        from py4j.protocol import Py4JError
+
+        repl = self._jvm.repl
+        while True:
+            try:
+                late = repl.pollLate(LATE_POLL_MS)
+            except Py4JError:  # the JVM has stopped: the kernel is shutting down
+                return
+            for raw in late:
+                wrapped = json.loads(raw)
+                parent = self._cell_parents.get(wrapped["cell"])
+                if parent is None:
+                    continue
+                event = json.loads(wrapped["event"])
+                if event["type"] == "stream":
+                    self.publish("stream", {"name": event["name"], "text": event["text"]}, parent)
+                elif event["type"] == "message":
+                    self.publish(event["msg_type"], json.loads(event["content"]), parent)
+
     def publish_event(self, event: dict, count: int) -> None:
         kind = event["type"]
         if kind == "stream":
@@ -191,8 +231,8 @@ class ScalaKernel(IPythonKernel):
             self.flush_streams()
             self.publish(event["msg_type"], json.loads(event["content"]))
 
-    def publish(self, msg_type: str, content: dict) -> None:
-        self.session.send(self.iopub_socket, msg_type, content, parent=self.get_parent("shell"),
+    def publish(self, msg_type: str, content: dict, parent: dict | None = None) -> None:
+        self.session.send(self.iopub_socket, msg_type, content, parent=parent or self.get_parent("shell"),
                           ident=self._topic(msg_type))
 
     @staticmethod

@@ -24,7 +24,8 @@ import pyshim.{Assist, CellOutput, CellStream, CellThreads, Failures, Lineage, P
  * it starts print reaches the cell, as in Toree). Python starts it with `execute` and then
  * polls its events (`poll`): text, Jupyter messages (progress displays, kernel.display), the
  * value, and the end with its status, all in the order they happened, as JSON strings. The
- * Python side turns them into IOPub messages of the cell's execute_request.
+ * Python side turns them into IOPub messages of the cell's execute_request. What a cell's
+ * threads send after it ended (a background job's progress display) comes through `pollLate`.
  */
 object ReplKernel {
   val CellGroup = new ThreadGroup("pyshim-cells")
@@ -94,6 +95,24 @@ object ReplKernel {
     run.id
   }
 
+  /**
+   * Text and messages of cells that have ended, sent by the threads they started (a
+   * `%%python` cell's background job updates that cell's progress display): each as
+   * {"cell": id, "event": the event's JSON}, for Python to send with that cell's request as
+   * parent. Waits up to timeoutMs for the first.
+   */
+  def pollLate(timeoutMs: Long): java.util.List[String] = {
+    val out = new java.util.ArrayList[String]()
+    val first = late.poll(timeoutMs, TimeUnit.MILLISECONDS)
+    if (first != null) { out.add(first); late.drainTo(out) }
+    out
+  }
+
+  private val late = new LinkedBlockingQueue[String]()
+
+  private[repl] def sendLate(cell: Long, event: String): Unit =
+    late.put(compact(render(("cell" -> cell) ~ ("event" -> event))))
+
   /** The cell's events since the last poll (waits up to timeoutMs for the first). */
   def poll(id: Long, timeoutMs: Long): java.util.List[String] = {
     val out = new java.util.ArrayList[String]()
@@ -146,8 +165,7 @@ object ReplKernel {
 
   private def giveUp(run: CellRun, message: String): Unit = {
     running = None
-    run.put(CellEnd.interrupted(message).doneEvent)
-    run.over = true
+    run.finish(Seq(CellEnd.interrupted(message).doneEvent))
   }
 
   /** Tab in a Scala, %%sql or magic cell (pyshim.Assist; %%python cells never come here). */
@@ -197,11 +215,8 @@ object ReplKernel {
       running = None
     }
     val end = threads.interruption.filter(_ => ran.fromInterrupt).fold(ran)(CellEnd.interrupted)
-    if (!run.over) { // else given up by interrupt(): its cell has ended already
-      end.value.foreach(v => if (!run.silent) run.put(compact(render(("type" -> "result") ~ ("data" -> v)))))
-      run.put(end.doneEvent)
-      run.over = true
-    }
+    val value = end.value.filterNot(_ => run.silent).map(v => compact(render(("type" -> "result") ~ ("data" -> v))))
+    run.finish(value.toSeq :+ end.doneEvent) // a no-op when interrupt() gave the cell up: it has ended already
   }
 
   private[repl] def event(kind: String, fields: (String, String)*): String =
@@ -220,8 +235,19 @@ final class CellRun(val id: Long, val code: String, val silent: Boolean, val pyt
   val events = new LinkedBlockingQueue[String]()
   val finished = new java.util.concurrent.CountDownLatch(1)
   @volatile var thread: Thread = _
-  @volatile var over = false
-  def put(event: String): Unit = events.put(event)
+  @volatile private var ended = false
+
+  def over: Boolean = ended
+
+  /** An event of the cell; once it has ended, one of its threads' goes out as a late event. */
+  def put(event: String): Unit = synchronized {
+    if (ended) ReplKernel.sendLate(id, event) else events.put(event)
+  }
+
+  /** The cell's last events (its value, its end), unless it has ended already. */
+  def finish(last: Seq[String]): Unit = synchronized {
+    if (!ended) { last.foreach(e => events.put(e)); ended = true }
+  }
 }
 
 /** How a cell ended: its value (a MIME bundle) or its error, as the reply will say. */
