@@ -145,7 +145,6 @@ def _needs_a_kernel(item) -> bool:
 # with what is known, so that `make test SPARK=4` says what it does not check yet.
 SPARK4_PENDING = {
     "test_native_compile.py": "a compiled tree or string-label model gives 0.0 instead of NULL for a NaN input",
-    "test_completion.py": "is-complete per language and Tab during a running cell differ",
     "test_progress.py": "not yet run green on the Spark 4 kernel",
     "test_native.py": "not yet run green on the Spark 4 kernel",
     "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
@@ -153,7 +152,6 @@ SPARK4_PENDING = {
     "test_run.py": "not yet run green on the Spark 4 kernel",
     "test_notebooks.py": "not yet run green on the Spark 4 kernel (make demo SPARK=4 passes)",
     "test_serve.py": "not yet run green on the Spark 4 kernel",
-    "test_language_modes.py": "not yet run green on the Spark 4 kernel",
     "test_cluster.py": "not yet run green on the Spark 4 kernel",
     "test_tracking_server.py": "not yet run green on the Spark 4 kernel",
 }
