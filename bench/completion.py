@@ -2,7 +2,8 @@
 
 A complete_request goes to the kernel as a front end sends it (jupyter_client, loopback) and
 is timed until its complete_reply: a Scala cell (`spark.rang`, Toree's presentation
-compiler), a `%%python` cell (`collections.Ord`, IPython's completer in the sidecar) and a
+compiler), a `%%python` cell (`collections.Ord`, IPython's completer on the live namespace),
+a `%%python` cell that imports a module under a name not yet bound (jedi reads the cell) and a
 `%%sql` cell (a temp view by its prefix, from the session's catalog). The kinds are
 interleaved, after warm-up requests of each, a second apart as a user types between two
 Tabs; every reply must hold the expected name. Target: a median of 300 ms or less for each.
@@ -17,6 +18,7 @@ VIEW = "bench_completion_view"
 CASES = {
     "scala": ("val n = spark.rang", "range"),
     "python": ("%%python\nimport collections\ncollections.Ord", "OrderedDict"),
+    "python-import": ("%%python\nimport textwrap as bench_wrap\nbench_wrap.ded", "dedent"),
     "sql": (f"%%sql\nSELECT * FROM {VIEW[:-4]}", VIEW),
 }
 LIMIT_MS = 300.0

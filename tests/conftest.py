@@ -147,10 +147,8 @@ def _needs_a_kernel(item) -> bool:
 # Modules not yet run green against the Spark 4 kernel (issue 28): skipped on that line, each
 # with what is known, so that `make test SPARK=4` says what it does not check yet.
 SPARK4_PENDING = {
-    "test_completion.py": "is-complete per language and Tab during a running cell differ",
     "test_native.py": "not yet run green on the Spark 4 kernel",
     "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
-    "test_language_modes.py": "not yet run green on the Spark 4 kernel",
     "test_cluster.py": "not yet run green on the Spark 4 kernel",
     "test_tracking_server.py": "not yet run green on the Spark 4 kernel",
 }

@@ -1,9 +1,12 @@
 """Tab completion, Shift-Tab help and is-complete in each cell language, through the kernel
-protocol (jupyter_client's complete / inspect / is_complete) against the shared Toree kernel,
-and in JupyterLab in a real browser."""
+protocol (jupyter_client's complete / inspect / is_complete) against the shared Scala kernel
+of the line (Toree's on Spark 3.5, pyshim's own on Spark 4), and in JupyterLab in a real
+browser."""
 from __future__ import annotations
 
 import pytest
+
+from pyshim import paths
 
 pytestmark = pytest.mark.toree
 
@@ -56,6 +59,15 @@ def test_python_cells_complete_from_the_sidecar_s_namespace(toree):
     assert _completed(code, _complete(toree, code), "tab_earlier_name") == "%%python\nprint(tab_earlier_name"
     names = _complete(toree, "%%python\nprin")["matches"]
     assert "print" in names and "println" not in names  # Python's names, not Scala's
+
+
+def test_python_completes_what_the_cell_imports_or_defines_before_it_ran(toree):
+    """As ipykernel's Tab with jedi: names the cell binds are known before it runs."""
+    toree.run("%%python\npass").ok()  # Python is up (the Toree kernel's sidecar starts on first use)
+    code = "%%python\nimport textwrap as tab_wrap\ntab_wrap.ded"
+    assert _completed(code, _complete(toree, code), "dedent") == "%%python\nimport textwrap as tab_wrap\ntab_wrap.dedent"
+    code = "%%python\ntab_grape = 'syrah'\ntab_grape.upp"
+    assert _completed(code, _complete(toree, code), "upper") == "%%python\ntab_grape = 'syrah'\ntab_grape.upper"
 
 
 def test_python_completes_keys_and_the_cursor_inside_the_cell(toree):
@@ -129,20 +141,26 @@ def test_is_complete_answers_per_language(toree):
 
 
 def test_a_completion_during_a_running_cell_answers_and_the_cell_keeps_all_its_output(toree):
-    # A %%python cell runs: Python completions say nothing (the sidecar is busy), Scala's answer.
+    python_tab = "%%python\nimport collections\ncollections.Ord"
+    # A %%python cell runs: Scala's Tab and is-complete answer. Python's answers too: nothing
+    # from the Toree kernel's sidecar (busy with the cell), the names from pyshim's own
+    # kernel (its IPython completes on a thread beside the cell).
     running = toree.kc.execute("%%python\nimport time\nfor i in range(30):\n    print('line', i, flush=True)\n"
                                "    time.sleep(0.1)\n")
     toree.wait_until_printing(running)
-    assert _complete(toree, "%%python\ncollections.Ord")["matches"] == []
+    assert _complete(toree, python_tab)["matches"] == ([] if paths.spark_line() == "3.5" else ["OrderedDict"])
     assert "range" in _complete(toree, "spark.rang")["matches"]
+    assert _is_complete(toree, "val x = (1 +")["status"] == "incomplete"
     assert not toree.replied(running), "the completions must be answered while the cell runs"
     result = toree.result_of(running).ok()
     assert result.stdout == "".join(f"line {i}\n" for i in range(30))
 
-    # A Scala cell runs: the idle sidecar completes Python.
+    # A Scala cell runs: Python and Scala complete, Shift-Tab answers.
     running = toree.kc.execute('for (i <- 0 until 30) { println(s"line $i"); Thread.sleep(100) }')
     toree.wait_until_printing(running)
-    assert "OrderedDict" in _complete(toree, "%%python\nimport collections\ncollections.Ord")["matches"]
+    assert "OrderedDict" in _complete(toree, python_tab)["matches"]
+    assert "range" in _complete(toree, "spark.rang")["matches"]
+    assert "def range(end: Long)" in _inspect(toree, "spark.range(5)", len("spark.ran"))["data"]["text/plain"]
     assert not toree.replied(running)
     result = toree.result_of(running).ok()
     assert result.stdout == "".join(f"line {i}\n" for i in range(30))

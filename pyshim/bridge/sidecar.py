@@ -203,8 +203,9 @@ def make_shell(namespace: dict):
     config.HistoryManager.enabled = False  # In and Out still work, in memory
     config.InteractiveShell.display_page = True
     config.InteractiveShell.colors = "nocolor"
-    # Completion from the live objects, without jedi's static analysis: a Tab answers in
-    # milliseconds, where jedi took seconds on its first uses (43 s on a loaded machine).
+    # IPython's completer from the live objects, without jedi: a Tab answers in milliseconds,
+    # where jedi on every Tab took seconds on its first uses (43 s on a loaded machine). jedi
+    # reads the cell only when the live objects have no answer (assist.py), warmed at start.
     config.IPCompleter.use_jedi = False
     shell = _shell_class().instance(config=config, ipython_dir=profile,
                                     profile_dir=ProfileDir.create_profile_dir(os.path.join(profile, "profile")))
@@ -347,12 +348,12 @@ def warm_up(bridge, session: Session) -> None:
     workers, on a thread of its own (this process runs no Python beside the user's code:
     imports from two threads at once can deadlock), then make what the first cells need
     while the workers start: mlflow for %register_model, the IPython shell for %%python and
-    its completer (its first use lists the importable modules: not on the user's first Tab)."""
+    its completers (assist.warm_up: not on the user's first Tab)."""
     from . import assist, models
 
     bridge.runInBackground(models.worker_warm_up(session.spark)._jdf, "pyshim: start Python workers")
     importlib.import_module("mlflow")
-    assist.complete(session.shell, "import o", len("import o"))
+    assist.warm_up(session.shell)
 
 
 class interruptible:

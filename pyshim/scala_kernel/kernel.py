@@ -20,8 +20,10 @@ from IPython.core import page
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
+from ..bridge import assist
 from ..bridge.sidecar import error_answer, in_py4j_call
 from . import cells
+from .assist import AssistThread
 from .magics import Magics, MagicError
 
 POLL_MS = 100
@@ -53,8 +55,17 @@ class ScalaKernel(IPythonKernel):
         self._jvm_ready = threading.Event()
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
+        # Tab, Shift-Tab and is-complete: on a thread of their own, beside a running cell.
+        self.assist = AssistThread(self)
+        # IPython's completer on the live objects; jedi only where they have no answer (bridge/assist.py).
+        self.shell.Completer.use_jedi = False
         # Spark and the REPL start while the front end connects (about 15 s); cells wait for them.
         threading.Thread(target=self._start_jvm, name="pyshim-jvm-start", daemon=True).start()
+
+    async def shell_channel_thread_main(self, msg):
+        """ipykernel's router of the shell channel: assist requests go to the assist thread."""
+        if not self.assist.take(msg):
+            await super().shell_channel_thread_main(msg)
 
     # --- the JVM -------------------------------------------------------------------------
 
@@ -70,6 +81,13 @@ class ScalaKernel(IPythonKernel):
             self._jvm_error = err
         finally:
             self._jvm_ready.set()
+            # Once Spark's imports are done (one thread importing at a time): the first Tab then is fast.
+            self.assist.submit(self._warm_up_assist)
+
+    def _warm_up_assist(self) -> None:
+        assist.warm_up(self.shell)
+        if self._jvm_error is None:
+            self._jvm.repl.complete("spark.rang", len("spark.rang"))  # the REPL's first completer
 
     @property
     def jvm(self):
@@ -240,46 +258,53 @@ class ScalaKernel(IPythonKernel):
         sys.stdout.flush()
         sys.stderr.flush()
 
-    # --- Tab, Shift-Tab, is-complete, per cell language ----------------------------------
+    # --- Tab, Shift-Tab, is-complete, per cell language (on the assist thread) ----------
+    # `%%python` in this IPython (bridge/assist.py, as the Toree kernel's sidecar); the other
+    # cells by the REPL's Assist in the JVM (scala/src/pyshim/Assist.scala, as in the Toree
+    # kernel), once Spark has started. Positions are code points, as Jupyter counts them.
 
     def do_complete(self, code, cursor_pos):
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
         language, start = cells.language(code)
         if language == "python":
-            reply = super().do_complete(code[start:], cursor_pos - start)
-            reply["cursor_start"] += start
-            reply["cursor_end"] += start
-            return reply
-        cursor_pos = len(code) if cursor_pos is None else cursor_pos
-        if not self._jvm_ready.is_set() or self._jvm_error:
+            if cursor_pos < start:  # on the magic's name
+                return _empty_completion(cursor_pos)
+            reply = assist.complete(self.shell, code[start:], cursor_pos - start)
+            return {**reply, "cursor_start": reply["cursor_start"] + start, "cursor_end": cursor_pos, "metadata": {}}
+        repl = self._assist_repl()
+        if repl is None:
             return _empty_completion(cursor_pos)
-        if language == "sql":
-            answer = json.loads(self._jvm.repl.completeSql(code[start:], cursor_pos - start))
-            offset = start
-        else:
-            answer = json.loads(self._jvm.repl.complete(code, cursor_pos))
-            offset = 0
-        return {"status": "ok", "matches": answer["matches"], "cursor_start": answer["cursor"] + offset,
+        answer = json.loads(repl.complete(code, cursor_pos))
+        return {"status": "ok", "matches": answer["matches"], "cursor_start": answer["cursor"],
                 "cursor_end": cursor_pos, "metadata": {}}
 
     def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
         language, start = cells.language(code)
-        if language == "python":
-            return super().do_inspect(code[start:], cursor_pos - start, detail_level, omit_sections)
-        if not self._jvm_ready.is_set() or self._jvm_error:
-            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
-        answer = json.loads(self._jvm.repl.inspect(code, cursor_pos, detail_level))
-        return {"status": "ok", "found": bool(answer), "data": answer, "metadata": {}}
+        # A model function's help comes from the JVM in any cell; Python's from this IPython.
+        repl = self._assist_repl(wait=language != "python")
+        reply = json.loads(repl.inspect(code, cursor_pos, detail_level)) if repl is not None else _NOT_FOUND
+        if not reply.get("found") and language == "python" and cursor_pos >= start:
+            return assist.inspect(self.shell, code[start:], cursor_pos - start, detail_level)
+        return reply
 
     def do_is_complete(self, code):
         language, start = cells.language(code)
         if language == "python":
-            return super().do_is_complete(code[start:])
-        if language == "sql" or code.lstrip().startswith("%"):
-            return {"status": "complete"}
-        if not self._jvm_ready.is_set() or self._jvm_error:
+            return assist.is_complete(self.shell, code.lstrip(), code[start:])
+        repl = self._assist_repl()
+        if repl is None:
             return {"status": "unknown"}
-        status = self._jvm.repl.isComplete(code)
-        return {"status": status, **({"indent": "  "} if status == "incomplete" else {})}
+        status, indent = list(repl.isComplete(code))
+        return {"status": status, **({"indent": indent} if status == "incomplete" else {})}
+
+    def _assist_repl(self, wait: bool = True):
+        """The REPL's entry point once Spark has started (WAIT for it), or None (it failed, or not yet)."""
+        if wait:
+            self._jvm_ready.wait()
+        if not self._jvm_ready.is_set() or self._jvm_error is not None:
+            return None
+        return self._jvm.repl
 
 
 def _short_traceback(shell, etype, value, tb, tb_offset=None) -> list[str]:
@@ -296,6 +321,9 @@ def _short_traceback(shell, etype, value, tb, tb_offset=None) -> list[str]:
     shell.short_error = (answer["ename"], answer["evalue"])
     shell._showtraceback(type(answer["ename"], (), {}), answer["evalue"], stb)  # IPython leaves showing it to the handler
     return stb
+
+
+_NOT_FOUND = {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
 
 def _empty_completion(cursor: int) -> dict:

@@ -63,6 +63,9 @@ object Words {
     i
   }
 
+  /** The white space a line starts with. */
+  def indent(line: String): String = line.takeWhile(c => c == ' ' || c == '\t')
+
   /** The word at the index, or the one called when the cursor is just inside `name(`. */
   def at(text: String, index: Int): Option[(Int, Int)] = {
     val (s, e) = (start(text, index), end(text, index))
@@ -74,8 +77,10 @@ object Words {
 
 /**
  * Completion (Tab), help (Shift-Tab) and is-complete for each cell language: Scala goes to
- * Toree's interpreter (given as functions by CellInterpreter), `%%python` to IPython in the
- * sidecar, `%%sql` to the session's catalog (SqlAssist). A model function's name gets its
+ * the kernel's REPL (given as functions: by CellInterpreter in the Toree kernel, by
+ * ReplKernel in pyshim's own), `%%python` to IPython in the sidecar (pyshim's own kernel
+ * answers those in its own IPython, pyshim/scala_kernel/assist.py), `%%sql` to the session's
+ * catalog (SqlAssist). A model function's name gets its
  * DESCRIBE FUNCTION EXTENDED text in any cell. Nothing here waits for a running cell: the
  * sidecar is asked only while idle (Sidecar.quick), Spark's catalog answers from memory.
  */
@@ -137,6 +142,8 @@ object Assist {
 
   val notFound: String = compact(render(("status" -> "ok") ~ ("found" -> false) ~ ("data" -> JObject()) ~ ("metadata" -> JObject())))
 
+  private val LineMagic = """\s*%\w.*""".r
+
   /**
    * is_complete_request: (status, indent). A cell magic is complete after a blank last line,
    * as IPython has it for console front ends, and when its body parses.
@@ -144,7 +151,15 @@ object Assist {
   def isComplete(cell: String, scala: String => (String, String)): (String, String) = {
     val code = CellCode.of(cell)
     code.language match {
-      case CellCode.Scala => scala(cell)
+      case CellCode.Scala =>
+        // Line magics (`%AddJar ...`) are the kernel's: the Scala around them is what must parse.
+        val lines = cell.split("\n", -1).filterNot(line => LineMagic.pattern.matcher(line).matches)
+        if (lines.forall(_.trim.isEmpty)) ("complete", "")
+        else scala(lines.mkString("\n")) match {
+          // As Toree's and IPython's rule for console front ends: several lines end with a blank one.
+          case ("complete", _) if lines.length > 1 && lines.last.trim.nonEmpty => ("incomplete", Words.indent(lines.last))
+          case answer => answer
+        }
       case CellCode.Python =>
         // IPython's own rule for a cell magic; the end stays as typed: a blank last line ends it.
         val request = compact(render(("cell" -> cell.dropWhile(_.isWhitespace)) ~ ("code" -> code.body)))
@@ -153,7 +168,7 @@ object Assist {
           .filter { case (status, _) => Set("complete", "incomplete", "invalid")(status) }.getOrElse(("unknown", ""))
       case _ =>
         val last = cell.split("\n", -1).last
-        if (code.body.trim.isEmpty || last.trim.nonEmpty) ("incomplete", last.takeWhile(_.isWhitespace))
+        if (code.body.trim.isEmpty || last.trim.nonEmpty) ("incomplete", Words.indent(last))
         else if (code.language == CellCode.Sql) SqlAssist.isComplete(code.body)
         else ("complete", "")
     }

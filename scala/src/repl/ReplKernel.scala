@@ -14,7 +14,7 @@ import org.json4s._
 import org.json4s.JsonDSL._
 import org.json4s.jackson.JsonMethods.{compact, render}
 
-import pyshim.{Assist, CellOutput, CellStream, CellThreads, Failures, Lineage, Progress, ThreadRouted}
+import pyshim.{Assist, CellOutput, CellStream, CellThreads, Failures, Lineage, Progress, ThreadRouted, Words}
 
 /**
  * The JVM half of pyshim's own Scala kernel (the Python half is pyshim/scala_kernel): Scala's
@@ -179,9 +179,12 @@ object ReplKernel {
   def inspect(cell: String, cursor: Int, detailLevel: Int): String =
     Assist.inspect(cell, cursor, detailLevel, (code, start, end) => Option(repl).flatMap(_.typeAt(code, start, end)))
 
-  /** is_complete: [status, indent]. */
+  /** is_complete: [status, indent]; an incomplete line's indent carries over to the next. */
   def isComplete(cell: String): Array[String] = {
-    val (status, indent) = Assist.isComplete(cell, code => (Option(repl).map(_.isComplete(code)).getOrElse("unknown"), ""))
+    val (status, indent) = Assist.isComplete(cell, code => Option(repl).map(_.isComplete(code)).getOrElse("unknown") match {
+      case "incomplete" => ("incomplete", Words.indent(code.split("\n", -1).last))
+      case other => (other, "")
+    })
     Array(status, indent)
   }
 
@@ -309,6 +312,7 @@ object CellEnd {
 final class ScalaRepl(outDir: String) {
   private val echo = new StringWriter()
   private val intp: IMain = ReplCompat.interpreter(outDir, new PrintWriter(echo, true))
+  CompilerLock.install(intp)
 
   def versionLine: String =
     s"Scala ${scala.util.Properties.versionNumberString}, Spark ${org.apache.spark.SPARK_VERSION}, Java ${System.getProperty("java.version")}"
@@ -326,7 +330,7 @@ final class ScalaRepl(outDir: String) {
         |import org.apache.spark.sql.functions._""".stripMargin)
   }
 
-  def interpretQuietly(code: String): Boolean = synchronized {
+  def interpretQuietly(code: String): Boolean = CompilerLock.holding {
     val ok = ReplCompat.quietly(intp)(ReplCompat.isSuccess(intp.interpret(code)))
     echo.getBuffer.setLength(0)
     ok
@@ -336,9 +340,10 @@ final class ScalaRepl(outDir: String) {
    * Run a cell. The REPL's echo of definitions (`val x: Int = 1`) becomes the cell's text,
    * its last result (`res3`) the cell's value (text/plain: the value's toString, as Toree shows it).
    */
-  // Not synchronized: one cell runs at a time (the kernel runs them in order), and a cell whose
-  // code could not be stopped must not keep the next cells out.
-  def interpret(code: String, silent: Boolean): CellEnd = {
+  // One cell runs at a time (the kernel runs them in order). The compiler's lock is let go of
+  // while the cell's code runs (CompilerLock): a cell whose code could not be stopped must not
+  // keep the next cells, or a Tab, out.
+  def interpret(code: String, silent: Boolean): CellEnd = CompilerLock.holding {
     echo.getBuffer.setLength(0)
     val source = withOuterScope(code)
     val result = if (silent) ReplCompat.quietly(intp)(intp.interpret(source)) else intp.interpret(source)
@@ -363,7 +368,7 @@ final class ScalaRepl(outDir: String) {
    * Run code and give the value of its last line (%%dataframe): the value, or the compiler's
    * or the exception's message.
    */
-  def evaluate(code: String): Either[String, Any] = {
+  def evaluate(code: String): Either[String, Any] = CompilerLock.holding {
     echo.getBuffer.setLength(0)
     val result = ReplCompat.quietly(intp)(intp.interpret(code))
     val text = echo.toString
@@ -373,7 +378,7 @@ final class ScalaRepl(outDir: String) {
   }
 
   /** A jar for the cells (%AddJar): on the REPL's class path, for the next cells to use. */
-  def addJar(jar: java.io.File): Unit = synchronized(ReplCompat.addJar(intp, jar))
+  def addJar(jar: java.io.File): Unit = CompilerLock.holding(ReplCompat.addJar(intp, jar))
 
   private val DefinesClass = """(?s).*\bclass\s.*""".r
 
@@ -396,18 +401,13 @@ final class ScalaRepl(outDir: String) {
     case e: Throwable if e ne seenException => seenException = e; e
   }
 
-  def complete(code: String, cursor: Int): (Int, Seq[String]) = synchronized(ReplCompat.complete(intp, code, cursor))
+  // Tab, Shift-Tab and is-complete come from a thread of their own, beside a running cell.
+  def complete(code: String, cursor: Int): (Int, Seq[String]) = CompilerLock.holding(ReplCompat.complete(intp, code, cursor))
 
-  def isComplete(code: String): String = synchronized {
+  def isComplete(code: String): String = CompilerLock.holding {
     if (code.trim.isEmpty) "complete" else ReplCompat.isComplete(intp, code)
   }
 
-  /** Shift-Tab on Scala: the type of the expression that ends with the word at [start, end). */
-  def typeAt(code: String, start: Int, end: Int): Option[String] = synchronized {
-    var from = start
-    while (from > 0 && (code.charAt(from - 1) == '.' || Character.isJavaIdentifierPart(code.charAt(from - 1)))) from -= 1
-    val expr = code.substring(from, end)
-    Try(ReplCompat.quietly(intp)(intp.typeOfExpression(expr, silent = true))).toOption
-      .map(_.toString).filter(t => t.nonEmpty && t != "<notype>" && t != "<error>")
-  }
+  /** Shift-Tab on Scala: the signatures or the type of the word at [start, end) (TypeAt, as in the Toree kernel). */
+  def typeAt(code: String, start: Int, end: Int): Option[String] = CompilerLock.holding(TypeAt.describe(intp, code, start, end))
 }

@@ -35,6 +35,15 @@ object ReplCompat {
     (result.cursor, result.candidates.distinct)
   }
 
+  /**
+   * The presentation compiler's view of `code` (TypeAt). IMain.presentationCompile is
+   * `private[scala]` in 2.12 (public in the bytecode); it makes a compiler of its own per call.
+   */
+  def presentationCompile(intp: IMain, code: String, cursor: Int): Option[AnyRef] =
+    scala.util.Try(classOf[IMain].getMethod("presentationCompile", classOf[String]).invoke(intp, code)).toOption.collect {
+      case Right(result: AnyRef) => result
+    }
+
   def isComplete(intp: IMain, code: String): String =
     quietly(intp)(intp.parse(code)) match {
       case intp.parse.Incomplete(_) => "incomplete"

@@ -40,6 +40,10 @@ object ReplCompat {
     (result.cursor, result.candidates.map(_.name).distinct)
   }
 
+  /** The presentation compiler's view of `code` (TypeAt); `cursor` is where a Tab would be. */
+  def presentationCompile(intp: IMain, code: String, cursor: Int): Option[AnyRef] =
+    intp.presentationCompile(cursor, code).toOption
+
   def isComplete(intp: IMain, code: String): String =
     quietly(intp)(intp.parse(code)) match {
       case Left(r) if r == Results.Incomplete => "incomplete"
