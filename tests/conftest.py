@@ -154,8 +154,6 @@ SPARK4_PENDING = {
     "test_notebooks.py": "not yet run green on the Spark 4 kernel (make demo SPARK=4 passes)",
     "test_serve.py": "not yet run green on the Spark 4 kernel",
     "test_language_modes.py": "not yet run green on the Spark 4 kernel",
-    "test_cluster.py": "not yet run green on the Spark 4 kernel",
-    "test_tracking_server.py": "not yet run green on the Spark 4 kernel",
 }
 
 
