@@ -103,7 +103,7 @@ def test_alias_resolves_over_http_and_scores_from_scala(server, registered, kern
 
     res = kernel.run(f"%register_model served models:/{MODEL_NAME}@{ALIAS}").ok()
     assert "version 1" in res.stdout, res.stdout
-    assert res.stderr == "", res.stderr  # its own progress display only: no MLflow download bars
+    assert res.stderr == "", res.stderr  # MLflow's own output (tqdm warnings, download bars) goes to the log
     res = kernel.run("""
 val scored = spark.range(0, 300, 1, 3).selectExpr("id", "rand(31) AS a", "rand(32) AS b", "rand(33) AS c")
   .selectExpr("id", "a", "b", "c", "served(a, b, c) AS p").collect()

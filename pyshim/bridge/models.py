@@ -6,8 +6,6 @@ JVM (see scala/src/pyshim/Functions.scala).
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
 import tempfile
@@ -242,29 +240,11 @@ def _download(uri: str, tracking_uri: str) -> Path:
     if Path(uri).is_dir():
         return Path(uri)
     try:
-        with _no_download_bars():
-            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(prefix="pyshim-model-")))
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp(prefix="pyshim-model-")))
     except (MlflowException, OSError) as err:
         raise ModelError.not_found(uri, tracking_uri, _first_line(err)) from None
     except Exception as err:  # network errors from an http tracking server come in many types
         raise ModelError.not_found(uri, tracking_uri, f"{type(err).__name__}: {_first_line(err)}") from None
-
-
-@contextlib.contextmanager
-def _no_download_bars():
-    """Without MLflow's tqdm bars: the cell's progress display shows the download phase, and in
-    the Spark 4 kernel, which registers in its own process, the bars (and tqdm's "IProgress not
-    found" warning) would be printed into the cell."""
-    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # read by MLflow at each download
-    saved = os.environ.get(name)
-    os.environ[name] = "false"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
 
 
 def _pyfunc_metadata(local: Path, uri: str):
