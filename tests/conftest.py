@@ -149,8 +149,6 @@ def _needs_a_kernel(item) -> bool:
 SPARK4_PENDING = {
     "test_native.py": "not yet run green on the Spark 4 kernel",
     "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
-    "test_cluster.py": "not yet run green on the Spark 4 kernel",
-    "test_tracking_server.py": "not yet run green on the Spark 4 kernel",
 }
 
 

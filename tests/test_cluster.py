@@ -1,10 +1,13 @@
-"""A Toree kernel against a real Spark standalone cluster (master + 2 workers on loopback).
+"""A Scala kernel against a real Spark standalone cluster (master + 2 workers on loopback).
 
 The cluster is Spark's own (pyshim.tools.cluster starts the Master and Worker classes of the
 pyspark distribution); the kernel gets it through SPARK_OPTS only, as a user would. The
 model is registered from Scala, scored in executor JVMs (not the driver), the results equal
-the model's in-process predictions, a worker lost in the middle of a job does not change
-the answer, and nothing started here survives the module.
+the model's in-process predictions, classes that cells compile (a case class, a closure) run
+on the executors, a worker lost in the middle of a job does not change the answer, and
+nothing started here survives the module. The same tests run on both Spark lines: the Toree
+kernel (Spark 3.5) is itself the driver JVM, pyshim's own kernel (Spark 4) is a Python
+process whose child is the driver JVM.
 """
 from __future__ import annotations
 
@@ -36,14 +39,23 @@ def cluster(isolated_home):
 
 @pytest.fixture(scope="module")
 def kernel(cluster, isolated_home):
-    workdir = isolated_home / "toree-cluster"
+    workdir = isolated_home / "kernel-cluster"
     workdir.mkdir(exist_ok=True)
     env = {**os.environ, "SPARK_OPTS": cluster.spark_opts(executor_memory="512m", total_cores=2)}
-    driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "toree.log", env=env)
+    driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "kernel.log", env=env)
     pid = driver.pid
     yield driver
     _shutdown(driver)
-    assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+    assert wait_gone(pid), f"Scala kernel {pid} still running after shutdown"
+
+
+@pytest.fixture(scope="module")
+def driver_pid(kernel) -> int:
+    """The Spark driver's JVM: the kernel (Toree) or the kernel's child (the Spark 4 kernel)."""
+    res = kernel.run("println(s\"DRIVER ${java.lang.ProcessHandle.current.pid}\")").ok()
+    pid = int(res.stdout.split("DRIVER ")[1].split()[0])
+    assert pid == kernel.pid or pid in _descendants(kernel.pid), (pid, kernel.pid)
+    return pid
 
 
 def _shutdown(driver: KernelDriver) -> None:
@@ -82,7 +94,7 @@ def _executor_history(cluster) -> list[str]:
     return lines
 
 
-def test_kernel_driver_joins_the_cluster_with_two_executors(cluster, kernel):
+def test_kernel_driver_joins_the_cluster_with_two_executors(cluster, kernel, driver_pid):
     res = kernel.run("""
 val deadline = System.currentTimeMillis + 120000
 def executors = sc.statusTracker.getExecutorInfos.filter(_.port > 0).map(e => s"${e.host}:${e.port}").sorted
@@ -96,26 +108,24 @@ println(s"EXECUTORS ${sc.statusTracker.getExecutorInfos.length - 1}")
     assert len(cluster.executor_pids()) == 2  # one executor JVM under each worker
     for worker in cluster.worker_pids:
         assert len(cluster.executor_pids(worker)) == 1
-    for pid in [kernel.pid, *cluster.executor_pids()]:  # native tree models need HotSpot to JIT huge methods
+    for pid in [driver_pid, *cluster.executor_pids()]:  # native tree models need HotSpot to JIT huge methods
         assert b"-XX:-DontCompileHugeMethods" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"), pid
 
 
-def test_model_scores_in_executor_jvms_and_equals_in_process_predictions(cluster, kernel, mlflow_models):
+def test_model_scores_in_executor_jvms_and_equals_in_process_predictions(cluster, kernel, driver_pid,
+                                                                         mlflow_models):
     kernel.run(f"%register_model {MODEL} {mlflow_models.regressor_alias_uri} --native off").ok()
     res = kernel.run(f"""
 import org.apache.spark.sql.functions.udf
 spark.udf.register("jvm_pid", udf(() => java.lang.ProcessHandle.current.pid).asNondeterministic())
 val scored = spark.range(0, 400, 1, 8).selectExpr("id", "rand(11) AS a", "rand(12) AS b", "rand(13) AS c")
   .selectExpr("id", "a", "b", "c", "{MODEL}(a, b, c) AS p", "jvm_pid() AS pid").collect()
-println(s"DRIVER ${{java.lang.ProcessHandle.current.pid}}")
 scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.getDouble(2)}} ${{r.getDouble(3)}} ${{r.getDouble(4)}} ${{r.getLong(5)}}"))
 """).ok()
     frame = _rows(res.stdout)
     assert sorted(frame.id) == list(range(400))
-    driver_pid = int(res.stdout.split("DRIVER ")[1].split()[0])
     executors = set(cluster.executor_pids())
     # every row was scored in an executor JVM that a worker started, both took part, none is the driver
-    assert driver_pid == kernel.pid
     assert set(frame.pid) == executors, (set(frame.pid), executors, driver_pid, _executor_history(cluster))
     assert driver_pid not in executors
     _assert_same(frame.p.to_numpy(), _expected(mlflow_models.regressor_alias_uri, frame))
@@ -129,6 +139,24 @@ scored.foreach(r => println(s"ROW ${{r.getLong(0)}} ${{r.getDouble(1)}} ${{r.get
     # forked from pyshim's worker daemon (model libraries preloaded)
     pythons = [p for e in executors for p in _descendants(e) if "pyshim.bridge.daemon" in _cmdline(p)]
     assert pythons and {_cmdline(p).split()[0] for p in pythons} == {_venv_python()}
+
+
+def test_case_class_and_closure_of_cells_run_in_executor_jvms(cluster, kernel, driver_pid):
+    """What the REPL compiles for a cell lives only in the driver: executors load it from there
+    (spark.repl.class.uri), so a case class and a closure of earlier cells run on the workers."""
+    kernel.run("case class Reading(id: Long, value: Double)").ok()
+    kernel.run("val triple = (r: Reading) => r.copy(value = r.value * 3)").ok()
+    res = kernel.run("""
+def pid = java.lang.ProcessHandle.current.pid
+val fromDataset = spark.range(0, 40, 1, 4).map(i => Reading(i, i + 0.5)).map(triple).map(r => (r.id, r.value, pid)).collect()
+val fromRdd = sc.parallelize(0L until 40L, 4).map(i => triple(Reading(i, i + 0.5))).map(r => (r.id, r.value, pid)).collect()
+for ((what, rows) <- Seq("DATASET" -> fromDataset, "RDD" -> fromRdd); (id, value, at) <- rows) println(s"$what $id $value $at")
+""").ok()
+    for what in ("DATASET", "RDD"):
+        rows = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(f"{what} ")]
+        assert sorted((int(i), float(v)) for i, v, _ in rows) == [(i, (i + 0.5) * 3) for i in range(40)], what
+        ran_in = {int(at) for _, _, at in rows}
+        assert ran_in and ran_in <= set(cluster.executor_pids()) and driver_pid not in ran_in, (what, ran_in)
 
 
 def test_losing_a_worker_during_a_job_still_gives_the_right_answer(cluster, kernel, mlflow_models, tmp_path):
@@ -174,10 +202,10 @@ println(s"EXECUTORS LEFT ${{sc.statusTracker.getExecutorInfos.length - 1}}")
     assert "EXECUTORS LEFT 1" in res.stdout
 
 
-def test_everything_started_is_stopped(cluster, kernel):
-    """The kernel, master, workers, executors and their Python workers: all gone after stop."""
+def test_everything_started_is_stopped(cluster, kernel, driver_pid):
+    """The kernel, its driver JVM, master, workers, executors and their Python workers: all gone after stop."""
     executors = cluster.executor_pids()
-    everything = [kernel.pid, cluster.master_pid, *cluster.worker_pids, *executors, *cluster.all_pids()]
+    everything = [kernel.pid, driver_pid, cluster.master_pid, *cluster.worker_pids, *executors, *cluster.all_pids()]
     kernel_pid = kernel.pid
     _shutdown(kernel)
     assert wait_gone(kernel_pid)

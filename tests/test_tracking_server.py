@@ -1,4 +1,4 @@
-"""A Toree kernel against a real MLflow tracking server (`mlflow server`, SQL backend, proxied artifacts).
+"""A Scala kernel (either Spark line) against a real MLflow tracking server (`mlflow server`, SQL backend, proxied artifacts).
 
 The server runs on loopback with a SQLite backend (PostgreSQL from Debian's packages as
 well, when it and psycopg2 are installed); the model is logged and registered over HTTP,
@@ -76,15 +76,15 @@ def registered(server):
 
 @pytest.fixture(scope="module")
 def kernel(server, isolated_home):
-    workdir = isolated_home / "toree-tracking"
+    workdir = isolated_home / "kernel-tracking"
     workdir.mkdir(exist_ok=True)
     # The kernel knows only the server's URL: no path to its database or artifact folder.
     env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
-    driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "toree.log", env=env)
+    driver = KernelDriver("pyshim-scala", cwd=workdir, log=workdir / "kernel.log", env=env)
     pid = driver.pid
     yield driver
     driver.shutdown()
-    assert wait_gone(pid), f"Toree kernel {pid} still running after shutdown"
+    assert wait_gone(pid), f"Scala kernel {pid} still running after shutdown"
 
 
 def test_server_keeps_runs_in_sql_and_proxies_artifacts(server, registered):
@@ -103,6 +103,7 @@ def test_alias_resolves_over_http_and_scores_from_scala(server, registered, kern
 
     res = kernel.run(f"%register_model served models:/{MODEL_NAME}@{ALIAS}").ok()
     assert "version 1" in res.stdout, res.stdout
+    assert res.stderr == "", res.stderr  # MLflow's own output (tqdm warnings, download bars) goes to the log
     res = kernel.run("""
 val scored = spark.range(0, 300, 1, 3).selectExpr("id", "rand(31) AS a", "rand(32) AS b", "rand(33) AS c")
   .selectExpr("id", "a", "b", "c", "served(a, b, c) AS p").collect()

@@ -94,7 +94,7 @@ def start(env: dict[str, str] | None = None) -> Jvm:
     # The JVM's own output (Spark's start-up lines, its log) goes to the kernel's log, as
     # Toree's does: not into whichever cell runs first (ipykernel captures this process's
     # file descriptors 1 and 2 for the cells).
-    log = _kernel_log()
+    log = kernel_log()
     # pyspark 4.3 warns on import that it "does not yet fully support pandas >= 3"; the
     # project's tests run every pandas path it uses on this pin (pyproject.toml).
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -106,7 +106,7 @@ def start(env: dict[str, str] | None = None) -> Jvm:
     return Jvm(spark=spark, repl=repl, bridge=jvm.pyshim.Bridge, version_line=version_line, class_dir=class_dir)
 
 
-def _kernel_log():
+def kernel_log():
     """The kernel process's stderr as it was before ipykernel captured it (the server's log)."""
     original = getattr(sys.stderr, "_original_stdstream_copy", None)
     return original if original is not None else sys.__stderr__

@@ -7,6 +7,7 @@ polls of the running cell, with the sidecar's own handlers, so Ctrl-C reaches th
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -35,6 +36,14 @@ class InProcessSession(Session):
                 answer = self.handle(request_id, op, payload)
             self.bridge.complete(request_id, json.dumps(answer, default=str))
 
+    def register(self, request_id: int, payload: str) -> dict:
+        """As the Toree kernel's sidecar does, what Python prints while it registers a model goes
+        to the kernel's log, not into the cell, which shows pyshim's summary and progress
+        display: MLflow's first import in this process (tqdm warns that ipywidgets is missing in
+        a Jupyter kernel), its download bars, the model libraries' warnings."""
+        with _to_kernel_log():
+            return super().register(request_id, payload)
+
     def execute(self, request_id: int, code: str) -> dict:
         """pyshim.PythonCode.run: in the kernel's own IPython; its output goes to the cell."""
         try:
@@ -45,3 +54,16 @@ class InProcessSession(Session):
             return error_answer(result.error_in_exec or result.error_before_exec)
         value = result.result
         return {"status": "ok", "data": {} if value is None else {"text/plain": repr(value)}}
+
+
+@contextlib.contextmanager
+def _to_kernel_log():
+    """sys.stdout and sys.stderr to the kernel's log for a while (ipykernel captures file
+    descriptors 1 and 2 for the cells: the log is the copy it kept of the original stderr)."""
+    from .jvm import kernel_log
+
+    log = kernel_log()
+    fd = log if isinstance(log, int) else log.fileno()
+    with os.fdopen(os.dup(fd), "w", buffering=1, errors="replace") as stream, \
+            contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        yield

@@ -220,7 +220,7 @@ class Cluster:
 
     def spark_opts(self, executor_memory: str = "512m", total_cores: int | None = None,
                    executor_cores: int = 1) -> str:
-        """SPARK_OPTS for a Toree kernel (or spark-submit) against this cluster."""
+        """SPARK_OPTS for a Scala kernel of either line (or spark-submit) against this cluster."""
         cores = total_cores if total_cores is not None else len(self.workers) * executor_cores
         return (f"--master {self.master_url} --executor-memory {executor_memory} "
                 f"--total-executor-cores {cores} --conf spark.executor.cores={executor_cores}")
@@ -642,8 +642,8 @@ def builtin_demo(env: dict[str, str]) -> int:
                                         registered_model_name="pyshim_cluster_demo")
     mlflow.MlflowClient().set_registered_model_alias("pyshim_cluster_demo", "champion",
                                                      info.registered_model_version)
-    log = Path(tempfile.mkdtemp(prefix="pyshim-demo-")) / "toree.log"
-    print(f"pyshim: starting a Toree kernel against the cluster (its log: {log})", flush=True)
+    log = Path(tempfile.mkdtemp(prefix="pyshim-demo-")) / "kernel.log"
+    print(f"pyshim: starting a Scala kernel against the cluster (its log: {log})", flush=True)
     km = KernelManager(kernel_name="pyshim-scala")
     with open(log, "wb") as out:
         km.start_kernel(env=env, stdout=out, stderr=out)

@@ -2,7 +2,7 @@
 
 1. notebooks/01_train_model.ipynb (Python): train a wine classifier, track it in MLflow,
    register it with the alias `champion`
-2. notebooks/02_score_from_scala.ipynb (Scala on Toree): score with it through spark.sql
+2. notebooks/02_score_from_scala.ipynb (Scala, on the line's Scala kernel): score with it through spark.sql
    and callUDF, write Parquet
 3. notebooks/03_pyspark_pipeline.ipynb (PySpark): a Spark ML feature pipeline tracked in
    MLflow, then a Python classifier as a UDF on the features

@@ -50,7 +50,7 @@ object Magics {
       case "adddeps" => addDeps(args)
       case _ => failed(name, s"Magic $name not found; %LsMagic lists the magics of this kernel")
     } catch {
-      case e: PythonError => CellEnd(None, Some((e.ename, e.evalue, e.traceback.split("\n").toList)))
+      case e: PythonError => CellEnd(None, Some((e.ename, e.evalue, e.getMessage.split("\n").toList))) // traceback, or "ename: evalue"
       case e: PyshimException => failed(name, e.getMessage)
     }
   }
