@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--runs", type=int, default=0, help="measured runs per figure (default 3; quick 1)")
     parser.add_argument("--starts", type=int, default=3, help="cold starts measured after the warm-up one")
-    parser.add_argument("--out", type=Path, help="results folder (default bench/results; quick: a temp folder)")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results, from .venv-spark4 bench/results/spark4; quick: a temp folder)")
     parser.add_argument("--spark-opts", default=None, help="SPARK_OPTS for the kernels (default: none, local[*])")
     parser.add_argument("--pyspy", default=None,
                         help="py-spy executable for the worker profile (default: py-spy on PATH or /tmp/pyspy/bin)")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     conf = settings(args)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="pyshim-bench-"))
-    out_dir = (args.out or (root / "results" if args.quick else REPO / "bench" / "results")).resolve()
+    out_dir = (args.out or (root / "results" if args.quick else default_results())).resolve()
     harness.isolate(root / "isolated", args.spark_opts)
     os.chdir(root)  # nothing lands in the checkout, whatever a library writes to its cwd
     log(f"working in {root}; results go to {out_dir}")
@@ -151,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 shutil.rmtree(root, ignore_errors=True)
     return 1 if results["errors"] else 0
+
+
+def default_results() -> Path:
+    """bench/results (the docs show its results.md); a run in the Spark 4 environment
+    (`make bench SPARK=4`) writes to bench/results/spark4 instead of over it."""
+    line = harness.current_line()
+    return REPO / "bench" / "results" / ("" if line.name == "3.5" else f"spark{line.name}")
 
 
 def _step(results: dict, name: str, fn, store: bool = True) -> list:
