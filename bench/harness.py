@@ -216,21 +216,29 @@ def parse_bench_lines(text: str) -> list[dict]:
 
 @dataclass
 class Toree:
-    """A pyshim-scala kernel driven like a notebook; failing cells raise BenchError."""
+    """A pyshim-scala kernel driven like a notebook; failing cells raise BenchError.
+
+    The kernel of this environment's Spark line (the Toree kernel in .venv), or with `line`
+    the kernel of another line's environment (Spark 4: pyshim's own Scala kernel)."""
     workdir: Path
     name: str = "toree"
     started: float = 0.0
     ready_seconds: float = 0.0
     env: dict | None = None  # added to the kernel's environment
+    line: "Line | None" = None
     driver: object = field(default=None, repr=False)
 
     def start(self) -> "Toree":
         from kernel_driver import KernelDriver
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **(self.env or {})}
+        manager = None
+        if self.line is not None and not self.line.is_current:
+            env, manager = self.line.kernel_env(env), self.line.kernel_manager()
         self.started = time.perf_counter()
         self.driver = KernelDriver("pyshim-scala", cwd=self.workdir, log=self.workdir / f"{self.name}.log",
-                                   env={**os.environ, **(self.env or {})})
+                                   env=env, manager=manager)
         self.ready_seconds = time.perf_counter() - self.started
         return self
 
@@ -267,6 +275,109 @@ class Toree:
             self.driver = None
 
 
+# ---------------------------------------------------------------- the Spark lines
+
+
+@dataclass(frozen=True)
+class Line:
+    """A Spark line of the project and the environment `make setup SPARK=...` makes for it."""
+    name: str      # "3.5" or "4", as SPARK= spells it
+    venv: Path
+    kernel: str    # what runs a Scala notebook on it
+
+    @property
+    def label(self) -> str:
+        return f"Spark {self.name} ({self.kernel})"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def kernels(self) -> Path:
+        return self.venv / "share" / "jupyter" / "kernels"
+
+    @property
+    def setup_command(self) -> str:
+        return "make setup" if self.name == "3.5" else f"make setup SPARK={self.name}"
+
+    @property
+    def is_current(self) -> bool:
+        """This process runs in the line's environment (its kernels are found as usual)."""
+        return Path(sys.prefix).resolve() == self.venv.resolve()
+
+    def missing(self) -> str | None:
+        """Why the line's kernel cannot start here (and how to make it), or None."""
+        if self.is_current:
+            return None
+        if not self.python.exists() or not (self.kernels / "pyshim-scala" / "kernel.json").exists():
+            return (f"no {self.label} environment in {self.venv.name}: make it with `{self.setup_command}` "
+                    "in the checkout, then run the benchmark again")
+        return None
+
+    def kernel_env(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` without what points at this process's environment: the kernel's launcher sets
+        SPARK_HOME and PYSPARK_PYTHON to its own environment's only when they are unset."""
+        out = {k: v for k, v in env.items() if k not in ("SPARK_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON",
+                                                          "VIRTUAL_ENV", "PYTHONPATH")}
+        here = str(Path(sys.prefix) / "bin")
+        out["PATH"] = os.pathsep.join([str(self.venv / "bin"),
+                                       *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != here)])
+        return out
+
+    def kernel_manager(self):
+        """A KernelManager for the line's `pyshim-scala` spec, run by the line's python."""
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import KernelManager
+
+        python = str(self.python)
+
+        class LineKernelManager(KernelManager):
+            def format_kernel_cmd(self, extra_arguments=None):
+                # jupyter_client runs a spec's "python" with its own interpreter: the line's instead.
+                cmd = super().format_kernel_cmd(extra_arguments)
+                return [python if i == 0 and arg == sys.executable else arg for i, arg in enumerate(cmd)]
+
+        specs = KernelSpecManager(kernel_dirs=[str(self.kernels)], ensure_native_kernel=False)
+        return LineKernelManager(kernel_name="pyshim-scala", kernel_spec_manager=specs)
+
+    def versions(self) -> dict[str, str]:
+        """pyspark, Scala's library and mlflow of the line's environment."""
+        code = ("import json; from importlib.metadata import version as v; "
+                "print(json.dumps({n: v(n) for n in ('pyspark', 'mlflow', 'scikit-learn')}))")
+        try:
+            done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True, timeout=120)
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as err:
+            return {"error": str(err)}
+
+    def build_extension(self) -> bool:
+        """The line's extension jar rebuilt if a Scala source is newer (by the line's python):
+        a kernel start never includes a Scala compile. True when it compiled."""
+        code = "from pyshim.kernel import scala_build; print(scala_build.build())"
+        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise BenchError(f"building the extension jar of {self.label} failed: {done.stderr[-2000:]}")
+        return done.stdout.strip().endswith("True")
+
+
+LINES = (Line("3.5", REPO / ".venv", "the Toree kernel"), Line("4", REPO / ".venv-spark4", "pyshim's Scala kernel"))
+
+
+def current_line() -> Line:
+    """The line of the environment this process runs in (by its pyspark's Scala version)."""
+    from pyshim import paths
+
+    name = paths.spark_line()
+    found = next(line for line in LINES if line.name == name)
+    return found if found.is_current else Line(name, Path(sys.prefix), found.kernel)
+
+
+def other_lines() -> list[Line]:
+    here = current_line()
+    return [line for line in LINES if line.name != here.name]
+
+
 # ---------------------------------------------------------------- processes of a kernel
 
 
@@ -290,27 +401,76 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) used so far by `pid` and every live descendant, with the
-    children they already reaped. Less sensitive to a busy machine than wall time."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         fields = _stat_fields(int(stat.parent.name))
         if fields:
             parents[int(stat.parent.name)] = int(fields[1])
-    tree, frontier = {pid}, [pid]
+    tree, frontier = [pid], [pid]
     while frontier:
         parent = frontier.pop()
-        for child, ppid in parents.items():
+        for child, ppid in sorted(parents.items()):
             if ppid == parent and child not in tree:
-                tree.add(child)
+                tree.append(child)
                 frontier.append(child)
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and every live descendant, with the
+    children they already reaped. Less sensitive to a busy machine than wall time."""
     ticks = 0
-    for member in tree:
+    for member in process_tree(pid):
         fields = _stat_fields(member)
         if fields:  # utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name)
             ticks += sum(int(x) for x in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _kib(pid: int, path: str, key: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def process_kind(pid: int) -> str:
+    """What a process of a kernel is, from its command line."""
+    cmd = cmdline(pid)
+    if any(d in cmd for d in ("pyspark.daemon", "pyshim.bridge.daemon")):
+        return "Python worker daemon"
+    if "pyspark/worker" in cmd or "pyspark.worker" in cmd:
+        return "Python worker"
+    first = Path(cmd.split(" ", 1)[0]).name if cmd else ""
+    if first == "java":
+        return "JVM (Spark driver" + (", Toree)" if "toree" in cmd.lower() else ")")
+    if "pyshim.scala_kernel" in cmd:
+        return "kernel (Python: Jupyter protocol, %%python)"
+    if "pyshim.bridge" in cmd or "sidecar" in cmd:
+        return "sidecar (Python: %%python)"
+    return first or "?"
+
+
+def tree_memory(pid: int) -> dict:
+    """Memory of `pid` and its live descendants: RSS (what `ps` shows, shared pages counted in
+    every process) and PSS (shared pages split among their users), in MiB, per process too."""
+    processes = []
+    for member in process_tree(pid):
+        rss = _kib(member, "status", "VmRSS")
+        if rss is None:
+            continue  # gone meanwhile, or a zombie
+        pss = _kib(member, "smaps_rollup", "Pss")
+        processes.append({"pid": member, "kind": process_kind(member), "rss_mib": round(rss / 1024, 1),
+                          "pss_mib": None if pss is None else round(pss / 1024, 1)})
+    pss_known = all(p["pss_mib"] is not None for p in processes)
+    return {"rss_mib": round(sum(p["rss_mib"] for p in processes), 1),
+            "pss_mib": round(sum(p["pss_mib"] for p in processes), 1) if pss_known else None,
+            "processes": processes}
 
 
 def cmdline(pid: int) -> str:

@@ -1,6 +1,8 @@
 """Benchmark 6: native model functions (pyshim/native): a model compiled to Spark SQL.
 
-In one Toree kernel, on the same cached ROWS x 3 doubles as the throughput benchmark:
+In one Scala kernel, on the same cached ROWS x 3 doubles as the throughput benchmark (the
+throughput kernel of the bench's own Spark line; a kernel of its own, from that line's
+environment, for each other line, with the ElasticNet rows only):
 
 * native_model   the ElasticNet registered with `%register_model` (native: one Spark SQL expression)
 * hand_sql       the same linear model written by hand in SQL (its coefficients as double literals)
@@ -22,7 +24,7 @@ import throughput
 from harness import TESTS, Target, Toree, log, ratio, summary
 
 VARIANTS = {
-    "native_model": "pyshim native model function (compiled Spark SQL) from a Toree Scala cell",
+    "native_model": "pyshim native model function (compiled Spark SQL) from a Scala cell",
     "hand_sql": "the same linear model as a hand-written SQL expression",
     "python_model": "pyshim model function on the Python path (--native off)",
     "spark_udf": "mlflow.pyfunc.spark_udf from PySpark",
@@ -182,15 +184,17 @@ def forest_sweep(kernel: Toree, runs: int) -> list[dict]:
     return out
 
 
-def targets(result: dict) -> list[Target]:
+def targets(result: dict, line: str | None = None) -> list[Target]:
+    """The goals, per partition count; `line` ("Spark 4") names the Spark line they were measured on."""
+    prefix = f"native ({line})" if line else "native"
     out = []
     goals = {2: 5.0, 64: 15.0}
     for parts in result["partitions"]:
         block = result["results"][str(parts)]
         if parts in goals:
             # Target holds "measured <= limit": express "native at least Nx faster" as native/spark_udf time <= 1/N.
-            out.append(Target(f"native: native model / spark_udf time, {parts} partitions",
+            out.append(Target(f"{prefix}: native model / spark_udf time, {parts} partitions",
                               block["native_model"]["vs_spark_udf"], round(1 / goals[parts], 4)))
-        out.append(Target(f"native: native model / hand-written SQL time, {parts} partitions",
+        out.append(Target(f"{prefix}: native model / hand-written SQL time, {parts} partitions",
                           block["native_vs_hand_sql"], 2.0))
     return out

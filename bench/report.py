@@ -281,8 +281,10 @@ def _rest(r: dict, machine: dict) -> list[str]:
     return out + [""]
 
 
-def _native(n: dict) -> list[str]:
-    out = [f"## 6. Native model functions: {n['rows']:,} rows x 3 doubles, cached", "",
+def _native(n: dict, number: str = "6") -> list[str]:
+    line = (n.get("line") or {}).get("label")
+    on = f" on {line}" if line else ""
+    out = [f"## {number}. Native model functions{on}: {n['rows']:,} rows x 3 doubles, cached", "",
            "The ElasticNet compiled to one Spark SQL expression (`%register_model`, native), beside the same "
            "model written by hand in SQL, on the Python path (`--native off`), mlflow's spark_udf and the "
            f"JVM-only sum; median of {n['runs']} interleaved runs (three times as many with 2 partitions).", "",
@@ -333,6 +335,59 @@ def _completion(c: dict) -> list[str]:
     return out + [""]
 
 
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} MiB"
+
+
+def _lines(r: dict) -> list[str]:
+    lines = r["lines"]
+    names = list(lines)
+    out = [f"## 10. Spark lines: the Spark 4 kernel beside the Toree kernel ({r['starts']} starts of each, median)", "",
+           "Each start is a new kernel driven as a notebook runs its cells: the kernel answers, `spark.version`, "
+           "`%register_model` of the bench model (pyshim picks the path), the first query with it. The lines take "
+           "turns, the order rotating each start, after a warm-up start of each; each kernel runs from its own "
+           f"environment. Memory: every process of the kernel (the kernel process and its descendants), after "
+           f"{r['idle_seconds']:g} s idle following the first result; RSS counts shared pages in each process, "
+           "PSS splits them.", ""]
+    if not lines:
+        return out + ["Not measured: " + "; ".join(r.get("skipped", {}).values()), ""]
+    out += ["| | " + " | ".join(lines[n]["label"] for n in names) + " | Spark 4 / Spark 3.5 | goal |",
+            "|---|" + "---|" * len(names) + "---|---|"]
+    ratios, goals = r.get("ratios") or {}, r.get("goals") or {}
+
+    def row(label, cells, key=None):
+        ratio = _x(ratios.get(key)) if key and ratios else ""
+        goal = f"<= {goals[key]:g}x ({'met' if ratios.get(key) is not None and ratios[key] <= goals[key] else 'not met'})" \
+            if key in goals and ratios.get(key) is not None else ""
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} | {goal} |")
+
+    row("Spark", [str(lines[n].get("spark_version") or "n/a") for n in names])
+    row("kernel start to: the kernel answers", [_s(lines[n]["to"]["kernel_ready"]["median"]) for n in names])
+    row("kernel start to: **`spark.version`**", [_s(lines[n]["to"]["spark_version"]["median"]) for n in names],
+        "spark_version")
+    row("kernel start to: `%register_model` done", [_s(lines[n]["to"]["model_load"]["median"]) for n in names])
+    row("kernel start to: **the first model result**", [_s(lines[n]["to"]["first_result"]["median"]) for n in names],
+        "first_result")
+    row("every start, to the first result", [_runs(lines[n]["to"]["first_result"]) for n in names])
+    row("CPU time of the kernel's processes to the first result",
+        [_s(lines[n]["cpu_seconds"]["first_result"]) for n in names])
+    row("**RSS of all the kernel's processes**, idle", [_mib(lines[n]["rss_mib"]["median"]) for n in names], "rss_mib")
+    row("PSS of all the kernel's processes, idle", [_mib(lines[n]["pss_mib"]["median"]) for n in names], "pss_mib")
+    row("processes", [str(len(lines[n]["processes"])) for n in names])
+    out += ["", "The kernel's processes (the start with the median RSS):", ""]
+    for n in names:
+        procs = "; ".join(f"{p['kind']} {_mib(p['rss_mib'])} RSS, {_mib(p['pss_mib'])} PSS" for p in lines[n]["processes"])
+        out.append(f"- {lines[n]['label']}: {procs}.")
+    out.append("")
+    for n in names:
+        said = " ".join(lines[n].get("register_output", "").split())
+        if said:
+            out.append(f"- `%register_model` on {lines[n]['label']}: {said[:200]}")
+    for name, why in (r.get("skipped") or {}).items():
+        out.append(f"- Spark {name}: not measured: {why}.")
+    return out + [""]
+
+
 def _notes(results: dict) -> list[str]:
     notes = list(results.get("notes", []))
     for t in results.get("targets", []):
@@ -355,12 +410,16 @@ def render(results: dict) -> str:
         out += _rest(results["rest"], results["meta"]["machine"])
     if results.get("native"):
         out += _native(results["native"])
+    for i, native in enumerate((results.get("native_lines") or {}).values()):
+        out += _native(native, f"6{'bcdefgh'[i]}")
     if results.get("progress"):
         out += _progress(results["progress"])
     if results.get("completion"):
         out += _completion(results["completion"])
     if results.get("lineage"):
         out += _lineage(results["lineage"])
+    if results.get("lines"):
+        out += _lines(results["lines"])
     out += _notes(results)
     return "\n".join(out).rstrip() + "\n"
 

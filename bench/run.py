@@ -6,7 +6,8 @@
 
 Benchmarks: coldstart, throughput, growth and lineage (share throughput's kernel), savehook, native (models compiled to Spark SQL), rest (REST
 latency of the same model behind `make serve`), progress (the per-cell Spark progress display on and off),
-completion (Tab latency per cell language on a warm kernel).
+completion (Tab latency per cell language on a warm kernel), lines (the Spark 4 kernel of .venv-spark4
+beside the Toree kernel of .venv: start and memory). native runs on every Spark line whose environment exists.
 Everything runs isolated: HOME, Jupyter's folders and the MLflow store live in a temp
 folder; the model is trained and logged there. See bench/README.md.
 """
@@ -27,19 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import REPO, BenchError, log  # noqa: E402
 
-ALL = ("coldstart", "throughput", "growth", "lineage", "savehook", "rest", "native", "progress", "completion")
+ALL = ("coldstart", "throughput", "growth", "lineage", "savehook", "rest", "native", "progress", "completion", "lines")
 
 
 def settings(args) -> dict:
     if args.quick:
         return {"rows": 100_000, "partitions": [2, 8], "runs": args.runs or 1, "starts": 1, "cold_warmup": False,
                 "sizes": [50_000, 100_000, 200_000], "saves": 3, "idle_samples": 0, "classic_saves": 1, "cells": 30, "save_warmup": 1,
-                "rest_calls": 20, "rest_warmup": 5, "progress_tasks": 2_000, "completions": 5}
+                "rest_calls": 20, "rest_warmup": 5, "progress_tasks": 2_000, "completions": 5,
+                "line_starts": 1, "line_idle": 5.0}
     return {"rows": 2_000_000, "partitions": [2, 64], "runs": args.runs or 3, "starts": args.starts,
             "cold_warmup": True, "sizes": [500_000, 1_000_000, 2_000_000, 4_000_000], "saves": 30,
             "idle_samples": 0 if args.no_idle else 2,
             "classic_saves": 3, "cells": 100, "save_warmup": 3, "rest_calls": 200, "rest_warmup": 20,
-            "progress_tasks": 10_000, "completions": 30}
+            "progress_tasks": 10_000, "completions": 30, "line_starts": args.starts, "line_idle": 10.0}
 
 
 def parse_args(argv: list[str] | None = None):
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--runs", type=int, default=0, help="measured runs per figure (default 3; quick 1)")
     parser.add_argument("--starts", type=int, default=3, help="cold starts measured after the warm-up one")
-    parser.add_argument("--out", type=Path, help="results folder (default bench/results; quick: a temp folder)")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results, from .venv-spark4 bench/results/spark4; quick: a temp folder)")
     parser.add_argument("--spark-opts", default=None, help="SPARK_OPTS for the kernels (default: none, local[*])")
     parser.add_argument("--pyspy", default=None,
                         help="py-spy executable for the worker profile (default: py-spy on PATH or /tmp/pyspy/bin)")
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     conf = settings(args)
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="pyshim-bench-"))
-    out_dir = (args.out or (root / "results" if args.quick else REPO / "bench" / "results")).resolve()
+    out_dir = (args.out or (root / "results" if args.quick else default_results())).resolve()
     harness.isolate(root / "isolated", args.spark_opts)
     os.chdir(root)  # nothing lands in the checkout, whatever a library writes to its cwd
     log(f"working in {root}; results go to {out_dir}")
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                               "machine": harness.machine()},
                      "targets": [], "notes": [], "errors": {}}
     targets = []
-    needs_model = {"coldstart", "throughput", "growth", "lineage", "rest", "native"} & set(args.chosen)
+    needs_model = {"coldstart", "throughput", "growth", "lineage", "rest", "native", "lines"} & set(args.chosen)
     uri = None
     kernel = None
     try:
@@ -111,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 targets += _step(results, "native", lambda: _native(kernel, uri, conf, args.quick or args.native_main_only))
             kernel.close()
             kernel = None
+        if "native" in args.chosen:
+            for line in harness.other_lines():
+                targets += _native_line(results, root, line, uri, conf)
         if "savehook" in args.chosen:
             targets += _step(results, "savehook", lambda: _savehook(root, conf))
         if "rest" in args.chosen:
@@ -119,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             targets += _step(results, "progress", lambda: _progress(root, conf))
         if "completion" in args.chosen:
             targets += _step(results, "completion", lambda: _completion(root, conf))
+        if "lines" in args.chosen:
+            targets += _step(results, "lines", lambda: _lines(root, uri, conf))
+            results["notes"] += [f"Spark lines: Spark {name} not measured: {why}."
+                                 for name, why in (results.get("lines") or {}).get("skipped", {}).items()]
     finally:
         if kernel is not None:
             kernel.close()
@@ -144,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if results["errors"] else 0
 
 
-def _step(results: dict, name: str, fn) -> list:
+def default_results() -> Path:
+    """bench/results (the docs show its results.md); a run in the Spark 4 environment
+    (`make bench SPARK=4`) writes to bench/results/spark4 instead of over it."""
+    line = harness.current_line()
+    return REPO / "bench" / "results" / ("" if line.name == "3.5" else f"spark{line.name}")
+
+
+def _step(results: dict, name: str, fn, store: bool = True) -> list:
     log(f"--- {name}")
     try:
         result, targets = fn()
@@ -152,7 +168,8 @@ def _step(results: dict, name: str, fn) -> list:
         log(f"{name} failed: {err}")
         results["errors"][name] = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
         return []
-    results[name] = result
+    if store:
+        results[name] = result
     return targets
 
 
@@ -197,8 +214,42 @@ def _savehook(root: Path, conf: dict):
 def _native(kernel, uri: str, conf: dict, main_only: bool):
     import native
 
+    line = harness.current_line()
     result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=not main_only)
-    return result, native.targets(result)
+    result["line"] = {"name": line.name, "label": line.label}
+    return result, native.targets(result, f"Spark {line.name}")
+
+
+def _native_line(results: dict, root: Path, line, uri: str, conf: dict) -> list:
+    """The native benchmark's main comparison (no per-kind rows) in a kernel of another Spark
+    line, started from that line's environment; skipped with how to make it when missing."""
+    import native
+
+    why = line.missing()
+    if why:
+        log(f"native: {line.label} skipped: {why}")
+        results["notes"].append(f"Native model functions on {line.label}: not measured: {why}.")
+        return []
+
+    def measure():
+        kernel = harness.Toree(root / f"native-spark{line.name}", name=f"native-spark{line.name}", line=line).start()
+        try:
+            result = native.run(kernel, uri, conf["rows"], conf["partitions"], conf["runs"], kinds=False)
+        finally:
+            kernel.close()
+        result["line"] = {"name": line.name, "label": line.label, "versions": line.versions()}
+        results.setdefault("native_lines", {})[line.name] = result
+        return result, native.targets(result, f"Spark {line.name}")
+
+    return _step(results, f"native (Spark {line.name})", measure, store=False)
+
+
+def _lines(root: Path, uri: str, conf: dict):
+    import spark_lines
+
+    result = spark_lines.run(root / "lines", uri, conf["line_starts"], warmup=conf["cold_warmup"],
+                             idle_seconds=conf["line_idle"])
+    return result, spark_lines.targets(result)
 
 
 def _completion(root: Path, conf: dict):

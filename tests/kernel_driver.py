@@ -39,8 +39,10 @@ class KernelDriver:
     """A kernel started by name. With wait=False the constructor returns once the process runs
     (a JVM then boots while the caller does other work); wait_ready() before the first cell."""
 
-    def __init__(self, kernel_name: str, cwd: Path, log: Path, env: dict | None = None, wait: bool = True):
-        self.km = KernelManager(kernel_name=kernel_name)
+    def __init__(self, kernel_name: str, cwd: Path, log: Path, env: dict | None = None, wait: bool = True,
+                 manager: KernelManager | None = None):
+        # `manager`: a KernelManager of one's own (the benchmarks start the other Spark line's kernel).
+        self.km = manager or KernelManager(kernel_name=kernel_name)
         self.log = log
         self._log_handle = open(log, "wb")
         self.km.start_kernel(cwd=str(cwd), stdout=self._log_handle, stderr=self._log_handle,

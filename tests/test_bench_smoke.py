@@ -24,6 +24,7 @@ import growth  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
 import rest  # noqa: E402
+import spark_lines  # noqa: E402
 import throughput  # noqa: E402
 
 CALL = re.compile(r'(?:benchRun|bench_udf|_bench)\("([^"]+)", (\d+), "([^"]+)"')
@@ -175,3 +176,66 @@ def test_rest_tiny_run_against_the_real_server(tmp_path):
     assert "## 5. REST latency" in text and "| 1 row, keep-alive connection |" in text
     assert "| 100 rows, keep-alive connection |" in text and "| 1 row, a new connection per call (as curl) |" in text
     assert f"{meta['machine']['nproc']} cores" in text and "ms | <= 20 ms |" in text
+
+
+def fake_line(root: Path, name: str, installed: bool = True) -> harness.Line:
+    """A Spark line whose environment is a folder with a kernel spec (or nothing)."""
+    line = harness.Line(name, root / f"venv-{name}", f"kernel {name}")
+    if installed:
+        spec = line.kernels / "pyshim-scala"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": ["python", "-m", "pyshim.scala_kernel", "-f", "{connection_file}", "--resource-dir", "{resource_dir}"],
+            "display_name": name, "language": "scala"}))
+        line.python.parent.mkdir(parents=True)
+        line.python.write_text("")
+    return line
+
+
+def fake_line_start(line, workdir, uri, name, idle_seconds) -> dict:
+    slower = {"3.5": 2.0, "4": 1.0}[line.name]
+    to = {p: round(slower * (i + 1) * 5.0, 3) for i, p in enumerate(spark_lines.PHASES)}
+    processes = [{"pid": 1, "kind": "JVM (Spark driver)", "rss_mib": 900.0 * slower, "pss_mib": 850.0 * slower},
+                 {"pid": 2, "kind": "Python worker daemon", "rss_mib": 100.0, "pss_mib": 60.0}]
+    return {"to": to, "phases": dict(to), "cpu_seconds": dict(to), "spark_version": {"3.5": "3.5.8", "4": "4.3.0"}[line.name],
+            "memory": {"rss_mib": sum(p["rss_mib"] for p in processes), "pss_mib": sum(p["pss_mib"] for p in processes),
+                       "processes": processes},
+            "result": "1.0", "register_output": f"{name}: registered", "load_average": [1.0], "jar_rebuilt_before": False}
+
+
+def test_spark_lines_take_turns_and_report_the_goals(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(spark_lines, "one_start", lambda line, *a, **k: started.append(line.name) or fake_line_start(line, *a, **k))
+    monkeypatch.setattr(harness.Line, "versions", lambda self: {"pyspark": self.name})
+    lines = (fake_line(tmp_path, "3.5"), fake_line(tmp_path, "4"))
+    result = spark_lines.run(tmp_path / "lines", "models:/m/1", starts=3, idle_seconds=0, lines=lines)
+    assert started == ["3.5", "4", "3.5", "4", "4", "3.5", "3.5", "4"]  # a warm-up of each, then rotating turns
+    assert result["ratios"]["first_result"] == 0.5 and result["ratios"]["rss_mib"] == pytest.approx(1000 / 1900, abs=1e-3)
+    found = {t.name: t for t in spark_lines.targets(result)}
+    assert [t.passed for t in found.values()] == [True, True, True]
+    text = report.render({"meta": {"started": "", "finished": "", "seconds": 0, "machine": harness.machine()},
+                          "lines": result, "targets": [t.as_dict() for t in found.values()]})
+    assert "## 10. Spark lines" in text and "| 3.5.8 | 4.3.0 |" in text
+    assert "<= 0.7x (met)" in text and "<= 0.8x (met)" in text
+    assert "JVM (Spark driver) 1,800 MiB RSS" in text
+
+
+def test_spark_lines_missing_environment_is_skipped_with_the_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(spark_lines, "one_start", fake_line_start)
+    monkeypatch.setattr(harness.Line, "versions", lambda self: {})
+    lines = (fake_line(tmp_path, "3.5"), fake_line(tmp_path, "4", installed=False))
+    result = spark_lines.run(tmp_path / "lines", "models:/m/1", starts=1, warmup=False, idle_seconds=0, lines=lines)
+    assert list(result["lines"]) == ["3.5"] and "`make setup SPARK=4`" in result["skipped"]["4"]
+    assert all(t.value is None and t.passed is None for t in spark_lines.targets(result))
+    text = report.render({"meta": {"started": "", "finished": "", "seconds": 0, "machine": harness.machine()},
+                          "lines": result, "targets": [t.as_dict() for t in spark_lines.targets(result)]})
+    assert "not measured" in text and "make setup SPARK=4" in text
+
+
+def test_another_lines_kernel_runs_with_that_lines_python(tmp_path):
+    line = fake_line(tmp_path, "4")
+    manager = line.kernel_manager()
+    assert manager.kernel_spec.display_name == "4"
+    assert manager.format_kernel_cmd()[:3] == [str(line.python), "-m", "pyshim.scala_kernel"]
+    env = line.kernel_env({"PATH": f"{Path(sys.prefix) / 'bin'}{':'}/usr/bin", "SPARK_HOME": "/x", "HOME": "/h"})
+    assert env["PATH"] == f"{line.venv / 'bin'}:/usr/bin" and "SPARK_HOME" not in env and env["HOME"] == "/h"
