@@ -148,7 +148,7 @@ def test_a_completion_during_a_running_cell_answers_and_the_cell_keeps_all_its_o
     running = toree.kc.execute("%%python\nimport time\nfor i in range(30):\n    print('line', i, flush=True)\n"
                                "    time.sleep(0.1)\n")
     toree.wait_until_printing(running)
-    assert _complete(toree, python_tab)["matches"] == ([] if paths.spark_line() == "3.5" else ["OrderedDict"])
+    assert _complete(toree, python_tab)["matches"] == ([] if paths.scala_kernel() == "toree" else ["OrderedDict"])
     assert "range" in _complete(toree, "spark.rang")["matches"]
     assert _is_complete(toree, "val x = (1 +")["status"] == "incomplete"
     assert not toree.replied(running), "the completions must be answered while the cell runs"
