@@ -440,18 +440,18 @@ def _kib(pid: int, path: str, key: str) -> int | None:
 
 
 def process_kind(pid: int) -> str:
-    """What a process of a kernel is, from its command line."""
+    """What a process of a kernel is, from its command line (and its parent's, for a worker)."""
     cmd = cmdline(pid)
-    if any(d in cmd for d in ("pyspark.daemon", "pyshim.bridge.daemon")):
-        return "Python worker daemon"
-    if "pyspark/worker" in cmd or "pyspark.worker" in cmd:
-        return "Python worker"
     first = Path(cmd.split(" ", 1)[0]).name if cmd else ""
-    if first == "java":
+    if first == "java":  # before the daemons: the JVM's own command line names the daemon module
         return "JVM (Spark driver" + (", Toree)" if "toree" in cmd.lower() else ")")
+    if any(d in cmd for d in ("pyspark.daemon", "pyshim.bridge.daemon")):
+        fields = _stat_fields(pid)
+        forked = fields is not None and cmdline(int(fields[1])) == cmd
+        return "Python worker (forked by the daemon)" if forked else "Python worker daemon"
     if "pyshim.scala_kernel" in cmd:
         return "kernel (Python: Jupyter protocol, %%python)"
-    if "pyshim.bridge" in cmd or "sidecar" in cmd:
+    if "pyshim.bridge.sidecar" in cmd:
         return "sidecar (Python: %%python)"
     return first or "?"
 

@@ -342,7 +342,8 @@ def _mib(value: float | None) -> str:
 def _lines(r: dict) -> list[str]:
     lines = r["lines"]
     names = list(lines)
-    out = [f"## 10. Spark lines: the Spark 4 kernel beside the Toree kernel ({r['starts']} starts of each, median)", "",
+    starts = f"{r['starts']} start{'s' if r['starts'] != 1 else ''} of each, median"
+    out = [f"## 10. Spark lines: the Spark 4 kernel beside the Toree kernel ({starts})", "",
            "Each start is a new kernel driven as a notebook runs its cells: the kernel answers, `spark.version`, "
            "`%register_model` of the bench model (pyshim picks the path), the first query with it. The lines take "
            "turns, the order rotating each start, after a warm-up start of each; each kernel runs from its own "
@@ -365,6 +366,7 @@ def _lines(r: dict) -> list[str]:
     row("kernel start to: the kernel answers", [_s(lines[n]["to"]["kernel_ready"]["median"]) for n in names])
     row("kernel start to: **`spark.version`**", [_s(lines[n]["to"]["spark_version"]["median"]) for n in names],
         "spark_version")
+    row("`%register_model` picked", [lines[n].get("model_path", "?") for n in names])
     row("kernel start to: `%register_model` done", [_s(lines[n]["to"]["model_load"]["median"]) for n in names])
     row("kernel start to: **the first model result**", [_s(lines[n]["to"]["first_result"]["median"]) for n in names],
         "first_result")
@@ -378,11 +380,6 @@ def _lines(r: dict) -> list[str]:
     for n in names:
         procs = "; ".join(f"{p['kind']} {_mib(p['rss_mib'])} RSS, {_mib(p['pss_mib'])} PSS" for p in lines[n]["processes"])
         out.append(f"- {lines[n]['label']}: {procs}.")
-    out.append("")
-    for n in names:
-        said = " ".join(lines[n].get("register_output", "").split())
-        if said:
-            out.append(f"- `%register_model` on {lines[n]['label']}: {said[:200]}")
     for name, why in (r.get("skipped") or {}).items():
         out.append(f"- Spark {name}: not measured: {why}.")
     return out + [""]

@@ -60,8 +60,14 @@ def one_start(line: Line, workdir: Path, uri: str, name: str, idle_seconds: floa
     return {"to": {p: round(marks[p], 3) for p in PHASES}, "phases": walls,
             "cpu_seconds": {p: round(cpu[p], 2) for p in PHASES},
             "memory": memory, "spark_version": version.strip().strip('"'), "result": first,
-            "register_output": (registered.stdout + registered.text)[:400],
+            "register_output": (registered.stdout + registered.text)[:2000], "path": model_path(registered.stdout),
             "load_average": load_average(), "jar_rebuilt_before": rebuilt}
+
+
+def model_path(said: str) -> str:
+    """Which path `%register_model` picked, from its summary's `runs:` line."""
+    found = [line.split(":", 1)[1].strip() for line in said.splitlines() if line.strip().startswith("runs:")]
+    return found[0] if found else "?"
 
 
 def rotated(items: list, shift: int) -> list:
@@ -108,7 +114,7 @@ def aggregate(samples: dict[str, list[dict]], skipped: dict[str, str], lines: di
             "rss_mib": summary([r["memory"]["rss_mib"] for r in runs]),
             "pss_mib": summary([r["memory"]["pss_mib"] for r in runs if r["memory"]["pss_mib"] is not None]),
             "processes": _typical(runs)["memory"]["processes"] if runs else [],
-            "register_output": runs[0]["register_output"] if runs else "",
+            "model_path": runs[0].get("path", "?") if runs else "?",
             "samples": runs,
         }
     ratios = {}

@@ -200,7 +200,7 @@ def fake_line_start(line, workdir, uri, name, idle_seconds) -> dict:
     return {"to": to, "phases": dict(to), "cpu_seconds": dict(to), "spark_version": {"3.5": "3.5.8", "4": "4.3.0"}[line.name],
             "memory": {"rss_mib": sum(p["rss_mib"] for p in processes), "pss_mib": sum(p["pss_mib"] for p in processes),
                        "processes": processes},
-            "result": "1.0", "register_output": f"{name}: registered", "load_average": [1.0], "jar_rebuilt_before": False}
+            "result": "1.0", "register_output": "runs: native", "path": "native", "load_average": [1.0], "jar_rebuilt_before": False}
 
 
 def test_spark_lines_take_turns_and_report_the_goals(tmp_path, monkeypatch):

@@ -85,9 +85,12 @@ class ScalaKernel(IPythonKernel):
             self.assist.submit(self._warm_up_assist)
 
     def _warm_up_assist(self) -> None:
+        """The completers' first uses (jedi's, the REPL's presentation compiler, Spark's SQL
+        keywords and catalog): here, not on the user's first Tab."""
         assist.warm_up(self.shell)
         if self._jvm_error is None:
-            self._jvm.repl.complete("spark.rang", len("spark.rang"))  # the REPL's first completer
+            for code in ("spark.rang", "%%sql\nSELECT * FROM ran"):
+                self._jvm.repl.complete(code, len(code))
 
     @property
     def jvm(self):

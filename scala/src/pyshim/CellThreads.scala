@@ -92,9 +92,11 @@ object CellThreads {
     }
     if (!tracked) body
     else try body finally {
-      cell.synchronized { cell.ended = true; cell.notifyAll() }
+      // Under the cell's lock, as `interruptCell` interrupts: an interrupt lands before the
+      // end (and is cleared here) or never, not in what the caller does after the cell (its
+      // progress summary's wait would end with an InterruptedException).
+      cell.synchronized { cell.ended = true; Thread.interrupted(); cell.notifyAll() }
       synchronized { if (current.contains(cell)) current = None }
-      Thread.interrupted()
     }
   }
 
@@ -140,14 +142,14 @@ object CellThreads {
   private def interruptCell(cell: Cell, graceMillis: Long): Interruption = {
     val ran = cell.ranFor
     val interruptedNote = s"Interrupted after $ran: the cell's thread was interrupted."
-    if (!noteUnlessEnded(cell, interruptedNote)) return Interruption(interruptedNote, ended = true)
-    cell.thread.interrupt()
+    if (!noteUnlessEnded(cell, interruptedNote, _.interrupt())) return Interruption(interruptedNote, ended = true)
     if (awaitEnd(cell, graceMillis + cell.answersWithinMs)) return Interruption(interruptedNote, ended = true)
 
     val stoppedNote = s"Interrupted after $ran: the cell's code did not answer, so its thread was stopped."
-    if (!noteUnlessEnded(cell, stoppedNote)) return Interruption(interruptedNote, ended = true)
     val blocker = lockOwner(cell.thread)
-    stop(cell.thread) match {
+    var cannotStop: Option[String] = None
+    if (!noteUnlessEnded(cell, stoppedNote, t => cannotStop = stop(t))) return Interruption(interruptedNote, ended = true)
+    cannotStop match {
       case Some(why) => givenUp(cell, s"Interrupted after $ran, but $why")
       case None if awaitEnd(cell, StopWaitMs) => Interruption(stoppedNote, ended = true)
       case None => givenUp(cell, s"Interrupted after $ran, but the cell's code did not stop$blocker")
@@ -163,9 +165,13 @@ object CellThreads {
     } else Interruption(cell.note.getOrElse(message), ended = true)
   }
 
-  /** Set the cell's message, unless its code has ended (then its message stays). True if set. */
-  private def noteUnlessEnded(cell: Cell, message: String): Boolean = cell.synchronized {
-    if (!cell.ended) cell.note = Some(message)
+  /**
+   * Set the cell's message and do `act` to its thread (interrupt or stop it), unless its code
+   * has ended (then its message stays). True if set. Under the cell's lock, which `run` takes
+   * to end the cell: the thread is never interrupted or stopped once the cell's code ended.
+   */
+  private def noteUnlessEnded(cell: Cell, message: String, act: Thread => Unit = _ => ()): Boolean = cell.synchronized {
+    if (!cell.ended) { cell.note = Some(message); act(cell.thread) }
     !cell.ended
   }
 

@@ -87,7 +87,9 @@ object ReplKernel {
 
   private def start(code: String, silent: Boolean, python: Boolean = false)(body: CellRun => CellEnd): Long = {
     val run = new CellRun(ids.incrementAndGet(), code, silent, python)
-    val thread = new Thread(CellGroup, () => runCell(run, body(run)), s"pyshim-cell-${run.id}")
+    // An error that runCell does not catch (a fatal one) still ends the cell: Python waits for its end.
+    val thread = new Thread(CellGroup, () => try runCell(run, body(run)) finally run.finish(Seq(CellEnd.lost.doneEvent)),
+      s"pyshim-cell-${run.id}")
     thread.setDaemon(true)
     run.thread = thread
     finished.put(run.id, run)
@@ -212,6 +214,8 @@ object ReplKernel {
         }
       }
     } catch {
+      // Not fatal here (scala's NonFatal leaves it out): the cell ends with it, and its end is sent.
+      case e: InterruptedException => CellEnd.error(e)
       case NonFatal(e) => CellEnd.error(e)
       case _: ThreadDeath => CellEnd.error(new InterruptedException("interrupted"))
     } finally {
@@ -271,6 +275,12 @@ final case class CellEnd(value: Option[Map[String, String]], error: Option[(Stri
 
 object CellEnd {
   def ok(value: Option[Map[String, String]]): CellEnd = CellEnd(value, None)
+
+  /** A cell whose thread ended with an error that nothing caught (its stack is in the kernel's log). */
+  val lost: CellEnd = {
+    val line = "the cell's thread ended without an answer; its error is in the kernel's log"
+    CellEnd(None, Some(("Error", line, List(line))))
+  }
 
   /** An interrupted cell: CellThreads' one line (what was interrupted, after how long), no stack. */
   def interrupted(message: String): CellEnd = CellEnd(None, Some(("Interrupted", message, List(message))))
