@@ -9,6 +9,7 @@ plots, magics, Tab and Ctrl-C are IPython's.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -21,7 +22,8 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
 from ..bridge import assist
-from ..bridge.sidecar import error_answer, in_py4j_call
+from ..bridge.sidecar import error_answer, in_py4j_call, warm_up
+from ..settings import default
 from . import cells
 from .assist import AssistThread
 from .magics import Magics, MagicError
@@ -53,6 +55,7 @@ class ScalaKernel(IPythonKernel):
         self._jvm = None
         self._jvm_error: BaseException | None = None
         self._jvm_ready = threading.Event()
+        self._python_warm = threading.Event()  # the warm-up's imports are done (no import races with cells)
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
         # Tab, Shift-Tab and is-complete: on a thread of their own, beside a running cell.
@@ -82,15 +85,31 @@ class ScalaKernel(IPythonKernel):
         finally:
             self._jvm_ready.set()
             # Once Spark's imports are done (one thread importing at a time): the first Tab then is fast.
-            self.assist.submit(self._warm_up_assist)
+            self.assist.submit(self._warm_up)
 
-    def _warm_up_assist(self) -> None:
-        """The completers' first uses (jedi's, the REPL's presentation compiler, Spark's SQL
-        keywords and catalog): here, not on the user's first Tab."""
-        assist.warm_up(self.shell)
+    def _warm_up(self) -> None:
+        """What the first cells need, made while the user reads: as the Toree kernel's sidecar
+        (bridge/sidecar.warm_up), Spark's Python workers started and mlflow imported for
+        %register_model, unless PYSHIM_WARM_START=0; the completers' first uses (jedi's, the
+        REPL's presentation compiler, Spark's SQL keywords and catalog), not on the first Tab.
+        Cells that run Python wait for the imports (ready_for_python): two threads importing
+        the same modules at once can deadlock."""
+        try:
+            if self._jvm_error is None and os.environ.get("PYSHIM_WARM_START", default("PYSHIM_WARM_START")) != "0":
+                warm_up(self._jvm.bridge, self.python_side)
+                importlib.import_module("mlflow.pyfunc")
+            else:
+                assist.warm_up(self.shell)
+        except Exception as err:  # only slower: the first cells make what they need
+            self.log.warning("pyshim: warm-up skipped: %s", err)
+        finally:
+            self._python_warm.set()
         if self._jvm_error is None:
             for code in ("spark.rang", "%%sql\nSELECT * FROM ran"):
                 self._jvm.repl.complete(code, len(code))
+
+    def ready_for_python(self) -> None:
+        self._python_warm.wait()
 
     @property
     def jvm(self):
@@ -189,6 +208,7 @@ class ScalaKernel(IPythonKernel):
         from ..bridge import jobtags
 
         repl = self.jvm.repl
+        self.ready_for_python()
         cell = repl.executePython()
         self._remember_parent(cell, silent)
         tag = next(json.loads(e)["tag"] for e in repl.poll(cell, 60000) if json.loads(e)["type"] == "tag")

@@ -31,6 +31,7 @@ class InProcessSession(Session):
             request = self.bridge.take(self.pid, 0)
             if request is None:
                 return
+            self.kernel.ready_for_python()
             request_id, op, payload = int(request[0]), request[1], request[2]
             with jobtags.cell(request[3] if len(request) > 3 else ""):
                 answer = self.handle(request_id, op, payload)
