@@ -96,8 +96,11 @@ class ScalaKernel(IPythonKernel):
         the same modules at once can deadlock."""
         try:
             if self._jvm_error is None and os.environ.get("PYSHIM_WARM_START", default("PYSHIM_WARM_START")) != "0":
-                warm_up(self._jvm.bridge, self.python_side)
-                importlib.import_module("mlflow.pyfunc")
+                from .python_side import to_kernel_log
+
+                with to_kernel_log():  # what the imports print (tqdm's warning) is no cell's
+                    warm_up(self._jvm.bridge, self.python_side)
+                    importlib.import_module("mlflow.pyfunc")
             else:
                 assist.warm_up(self.shell)
         except Exception as err:  # only slower: the first cells make what they need

@@ -42,7 +42,7 @@ class InProcessSession(Session):
         to the kernel's log, not into the cell, which shows pyshim's summary and progress
         display: MLflow's first import in this process (tqdm warns that ipywidgets is missing in
         a Jupyter kernel), its download bars, the model libraries' warnings."""
-        with _to_kernel_log():
+        with to_kernel_log():
             return super().register(request_id, payload)
 
     def execute(self, request_id: int, code: str) -> dict:
@@ -58,7 +58,7 @@ class InProcessSession(Session):
 
 
 @contextlib.contextmanager
-def _to_kernel_log():
+def to_kernel_log():
     """sys.stdout and sys.stderr to the kernel's log for a while (ipykernel captures file
     descriptors 1 and 2 for the cells: the log is the copy it kept of the original stderr)."""
     from .jvm import kernel_log
