@@ -205,3 +205,12 @@ def _submit_settings(opts: str) -> set[str]:
         elif word.startswith("--conf="):
             keys.add(word[len("--conf="):].split("=", 1)[0])
     return keys
+
+
+def quiet_missing_widgets() -> None:
+    """MLflow imports tqdm.auto, which warns in every Jupyter kernel that ipywidgets is missing
+    ("IProgress not found") at the first `import mlflow`: tqdm's text bars serve, so in a
+    notebook that warning is only noise."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="IProgress not found")

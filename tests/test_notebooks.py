@@ -217,6 +217,15 @@ def test_demo_summary_reports_the_model_version_and_rows(trained, pyspark_pipeli
     assert "make lab" in text and "mlflow ui --backend-store-uri " + demo_env["MLFLOW_TRACKING_URI"] in text
 
 
+def test_no_demo_notebook_shows_tqdms_widget_warning(trained, scored_in_scala, pyspark_pipeline):
+    """tqdm warns "IProgress not found" at mlflow's first import in any Jupyter kernel (no
+    ipywidgets); the kernels leave that noise out of the notebooks (defaults.quiet_missing_widgets)."""
+    for _, nb in (trained, scored_in_scala, pyspark_pipeline):
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                assert "IProgress not found" not in output.get("text", ""), cell.source[:60]
+
+
 @pytest.mark.toree
 def test_load_of_a_missing_snippet_is_one_clear_line(toree):
     result = toree.run("%load no_such_snippet")

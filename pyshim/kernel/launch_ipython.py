@@ -14,6 +14,9 @@ from .. import paths
 def main() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", paths.environment_python())
     os.environ.setdefault("SPARK_HOME", str(paths.spark_home()))
+    from .. import defaults
+
+    defaults.quiet_missing_widgets()
     from ipykernel import kernelapp
 
     sys.argv[0] = "ipykernel_launcher"

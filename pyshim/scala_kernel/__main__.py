@@ -21,6 +21,7 @@ def main() -> None:
     from .. import defaults
 
     os.environ["MLFLOW_TRACKING_URI"] = defaults.tracking_uri(os.environ)
+    defaults.quiet_missing_widgets()
     from ipykernel.kernelapp import IPKernelApp
 
     from .kernel import ScalaKernel
