@@ -19,6 +19,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kernel_driver import KernelDriver, wait_gone  # noqa: E402
 
+# An xdist worker runs in execnet's __main__, which has neither __spec__ nor __file__: pyspark
+# 4's Spark Connect module takes that for its own doctest run and calls sys.exit(0) when
+# imported (mlflow's infer_signature imports it). The worker's __main__ gets the file it runs.
+_main = sys.modules["__main__"]
+if os.environ.get("PYTEST_XDIST_WORKER") and _main.__spec__ is None and not hasattr(_main, "__file__"):
+    _main.__file__ = sys.argv[0] or "<pytest-xdist worker>"
+
 # Which Scala kernel `pyshim-scala` runs here: "toree" (Spark 3.5's default) or "pyshim"
 # (pyshim's own: Spark 4, or Spark 3.5 after `make setup SCALA_KERNEL=pyshim`).
 SCALA_KERNEL = __import__("pyshim.paths").paths.scala_kernel()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
+import threading
 
 from ..bridge import jobtags
 from ..bridge.sidecar import Session, error_answer
@@ -57,14 +59,52 @@ class InProcessSession(Session):
         return {"status": "ok", "data": {} if value is None else {"text/plain": repr(value)}}
 
 
+class _ByThread:
+    """sys.stdout or sys.stderr that sends what some threads write to the kernel's log, and
+    what every other thread writes (a cell's output) where it always went."""
+
+    def __init__(self, name: str, usual):
+        self.name, self.usual = name, usual
+
+    def _target(self):
+        return _to_log.get(threading.get_ident(), self.usual)
+
+    def write(self, text):
+        return self._target().write(text)
+
+    def flush(self):
+        self._target().flush()
+
+    def __getattr__(self, attr):
+        return getattr(self._target(), attr)
+
+
+_to_log: dict[int, object] = {}  # thread id -> the kernel's log, while it runs to_kernel_log()
+_routing = threading.Lock()
+
+
 @contextlib.contextmanager
 def to_kernel_log():
-    """sys.stdout and sys.stderr to the kernel's log for a while (ipykernel captures file
-    descriptors 1 and 2 for the cells: the log is the copy it kept of the original stderr)."""
+    """What this thread writes to sys.stdout and sys.stderr, to the kernel's log for a while
+    (ipykernel captures file descriptors 1 and 2 for the cells: the log is the copy it kept of
+    the original stderr). Only this thread's: contextlib.redirect_stdout would swap the stream
+    of the whole process, and a Scala cell running meanwhile would lose its output to the log."""
     from .jvm import kernel_log
 
     log = kernel_log()
     fd = log if isinstance(log, int) else log.fileno()
-    with os.fdopen(os.dup(fd), "w", buffering=1, errors="replace") as stream, \
-            contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-        yield
+    with os.fdopen(os.dup(fd), "w", buffering=1, errors="replace") as stream:
+        with _routing:
+            for name in ("stdout", "stderr"):
+                if not isinstance(getattr(sys, name), _ByThread):
+                    setattr(sys, name, _ByThread(name, getattr(sys, name)))
+            _to_log[threading.get_ident()] = stream
+        try:
+            yield
+        finally:
+            with _routing:
+                del _to_log[threading.get_ident()]
+                for name in ("stdout", "stderr"):
+                    current = getattr(sys, name)
+                    if not _to_log and isinstance(current, _ByThread):
+                        setattr(sys, name, current.usual)
