@@ -151,12 +151,6 @@ def _needs_a_kernel(item) -> bool:
     return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
 
 
-# Modules not yet run green against the Spark 4 kernel (issue 28): skipped on that line, each
-# with what is known, so that `make test SPARK=4` says what it does not check yet.
-SPARK4_PENDING = {
-    "test_native.py": "not yet run green on the Spark 4 kernel",
-    "test_native_nopython.py": "not yet run green on the Spark 4 kernel",
-}
 
 
 # `make test` runs pytest-xdist with two workers (`-n 2`): the modules that start kernels on
@@ -200,11 +194,8 @@ def pytest_collection_modifyitems(config, items):
     if unlisted:
         raise pytest.UsageError(f"tests/conftest.py: {', '.join(unlisted)} start kernels; add them to KERNEL_MODULES "
                                 "(so that xdist runs them on the kernels' worker, one boot at a time)")
-    if SCALA_KERNEL == "pyshim":
-        for item in items:
-            why = SPARK4_PENDING.get(Path(str(item.fspath)).name)
-            if why:
-                item.add_marker(pytest.mark.skip(reason=f"pyshim's Scala kernel, pending (issue 28): {why}"))
+
+
 class Ahead:
     """What the session started in the background: a value, or a Future of one, by name."""
 
