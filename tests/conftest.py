@@ -151,8 +151,6 @@ def _needs_a_kernel(item) -> bool:
     return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
 
 
-
-
 # `make test` runs pytest-xdist with two workers (`-n 2`): the modules that start kernels on
 # one, one kernel boot at a time (two boots at once fight for the two cores), and the
 # kernel-free modules (docs, hooks, pins, a plain PySpark session, the browser's save hooks) on
