@@ -160,7 +160,7 @@ def _needs_a_kernel(item) -> bool:
 KERNELS, KERNEL_FREE = "kernels", "kernel-free"
 KERNEL_MODULES = {
     "test_bridge.py", "test_cluster.py", "test_completion.py", "test_failures.py", "test_interrupt.py",
-    "test_language_modes.py", "test_lineage.py", "test_native.py", "test_native_nopython.py",
+    "test_jvm_cache.py", "test_language_modes.py", "test_lineage.py", "test_native.py", "test_native_nopython.py",
     "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_run.py",
     "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py", "test_tracking_server.py",
 }

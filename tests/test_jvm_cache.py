@@ -1,12 +1,11 @@
-"""The JVM class archive: made by `pyshim install`, used by the launcher when current."""
-import subprocess
+"""The JVM class archive: made by `pyshim install` for the environment's Scala kernel (Toree
+or pyshim's own), used by that kernel's JVM when current."""
+from pathlib import Path
 
-from conftest import TOREE_LINE_ONLY
+from conftest import _descendants
 
 from pyshim import paths
-from pyshim.kernel import jvm_cache, launch
-
-pytestmark = TOREE_LINE_ONLY
+from pyshim.kernel import jvm_cache
 
 
 def test_launcher_uses_a_current_archive_and_nothing_else(tmp_path):
@@ -25,11 +24,14 @@ def test_stamp_follows_the_jars(tmp_path, monkeypatch):
     jars = tmp_path / "jars"
     jars.mkdir()
     (jars / "spark-core.jar").write_bytes(b"one")
+    for library in paths.spark_jars().glob("scala-library-*.jar"):  # which Scala: the extension jar's name
+        (jars / library.name).write_bytes(b"scala")
     monkeypatch.setattr(paths, "spark_jars", lambda: jars)
-    first = jvm_cache.stamp()
-    assert jvm_cache.stamp() == first
+    kernel = paths.scala_kernel()
+    first = jvm_cache.stamp(kernel)
+    assert jvm_cache.stamp(kernel) == first
     (jars / "spark-core.jar").write_bytes(b"other size")
-    assert jvm_cache.stamp() != first
+    assert jvm_cache.stamp(kernel) != first
 
 
 def test_a_failed_attempt_is_not_retried_and_uninstall_clears_it(tmp_path):
@@ -43,14 +45,16 @@ def test_a_failed_attempt_is_not_retried_and_uninstall_clears_it(tmp_path):
     assert jvm_cache.remove(tmp_path) == []
 
 
-def test_the_installed_archive_maps_into_a_jvm():
-    # `make test` ran `pyshim install`, which wrote it for this JDK and these jars.
+def test_the_shared_kernels_jvm_maps_the_installed_archive(toree):
+    # `make test` ran `pyshim install`, which wrote it for this JDK, these jars and this kernel.
     archive = jvm_cache.archive()
     assert archive.is_file(), f"no JVM class archive; `pyshim doctor` says: {jvm_cache.status()}"
-    classpath = f"{paths.spark_home() / 'conf'}/:{paths.spark_jars()}/*"
-    # -Xshare:on fails the JVM when the archive cannot be mapped (default: silently ignored).
-    done = subprocess.run([str(paths.java_executable()), "-Xshare:on", f"-XX:SharedArchiveFile={archive}",
-                           "-cp", classpath, "-version"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    env = launch.kernel_environment(None, {})
-    assert f"-XX:SharedArchiveFile={archive}" in env["SPARK_SUBMIT_OPTS"]
+    assert archive.name.startswith(f"{paths.scala_kernel()}-")
+    toree.run("spark.version").ok()  # pyshim's kernel starts its JVM beside the front end's connection
+    # A JVM that cannot use an archive starts without it, silently: the kernel's JVM must
+    # have it mapped (Toree's JVM through its launcher, pyshim's through pyspark's).
+    jvms = [pid for pid, cmd in [(toree.pid, ""), *_descendants(toree.pid)]
+            if Path(f"/proc/{pid}/exe").resolve().name == "java"]
+    assert jvms, "no JVM under the kernel"
+    assert any(str(archive) in Path(f"/proc/{pid}/maps").read_text() for pid in jvms), \
+        f"the kernel's JVM {jvms} did not map {archive}"

@@ -139,7 +139,7 @@ def _check_jvm_cache(prefix: Path) -> Check:
         usable, detail = jvm_cache.status(prefix)
     except PyshimError as err:
         return Check("JVM class archive", True, f"unknown ({err})")
-    return Check("JVM class archive", True, detail if usable else f"{detail}; Toree starts a few seconds slower",
+    return Check("JVM class archive", True, detail if usable else f"{detail}; the Scala kernel starts a few seconds slower",
                  "" if usable else "run `pyshim install` (rm the .failed file next to it to try again)")
 
 
@@ -147,7 +147,7 @@ def run_checks(prefix: Path = Path(sys.prefix)) -> list[Check]:
     toree = [_check_toree()] if paths.scala_kernel(prefix) == "toree" else []
     return [_check_java(), _check_spark(), *toree, _check_extension(),
             *_check_kernels(prefix), _check_labextension(prefix), _check_python(), _check_mlflow(), *_check_hooks(prefix),
-            *([_check_jvm_cache(prefix)] if toree else [])]
+            _check_jvm_cache(prefix)]
 
 
 def main(prefix: Path = Path(sys.prefix)) -> int:

@@ -29,9 +29,9 @@ def install(prefix: Path = Path(sys.prefix), repo: Path | None = None) -> list[s
     done += kernels.install(prefix)
     done += labextension.install(prefix)
     done += hooks_install.install(prefix, _repo(repo))
-    if prefix.resolve() == Path(sys.prefix).resolve() and paths.scala_kernel(prefix) == "toree":
+    if prefix.resolve() == Path(sys.prefix).resolve():
         # Kernels launched from this environment read the archive from here; another
-        # prefix (a test's) would never use one. The archive is of Toree's classes.
+        # prefix (a test's) would never use one. It is of the installed Scala kernel's classes.
         done += jvm_cache.ensure(prefix)
     return done
 

@@ -1,11 +1,12 @@
-"""A class-data-sharing archive for the Toree kernel's JVM: seconds off every kernel start.
+"""A class-data-sharing archive for the Scala kernel's JVM: seconds off every kernel start.
 
-A Toree start loads and verifies some 20,000 classes of Spark, Scala's compiler and Toree
-from jars. Since JDK 13 a JVM can write the classes it loaded to an archive when it exits
+A kernel start loads and verifies some 20,000 classes of Spark, Scala's compiler and the
+kernel (Toree's, or pyshim's extension for pyshim's own kernel) from jars. Since JDK 13 a JVM can write the classes it loaded to an archive when it exits
 (-XX:ArchiveClassesAtExit) and later JVMs map that archive instead
 (-XX:SharedArchiveFile). `pyshim install` writes the archive once, from a kernel that
-runs a few typical cells; the launcher passes it to every kernel whose JDK, Spark jars
-and Toree jar are the ones it was made with (the stamp in its name). A JVM that cannot use
+runs a few typical cells; the kernel's launcher passes it to every kernel JVM whose JDK,
+Spark jars and kernel jar are the ones it was made with (the kernel and a stamp in its name):
+Toree's launcher (launch.py), pyspark's for pyshim's kernel (scala_kernel/jvm.py). A JVM that cannot use
 an archive logs one warning and starts as usual, so a stale archive costs only the gain.
 
 PYSHIM_JVM_CACHE=0 turns it off.
@@ -37,13 +38,14 @@ def enabled(env: dict[str, str]) -> bool:
     return env.get("PYSHIM_JVM_CACHE", "1").strip().lower() not in OFF
 
 
-def stamp() -> str:
-    """Changes when the JDK, the Spark jars or the Toree jar change."""
+def stamp(kernel: str) -> str:
+    """Changes when the JDK, the Spark jars or the kernel's jar change."""
     java = paths.java_executable().resolve()
     parts = [str(java), *_stat(java.parent.parent / "lib" / "server" / "libjvm.so")]
     for jar in sorted(paths.spark_jars().glob("*.jar")):
         parts += [jar.name, *_stat(jar)]
-    parts += [str(paths.toree_jar()), *_stat(paths.toree_jar())]
+    jar = paths.toree_jar() if kernel == "toree" else paths.extension_jar()
+    parts += [str(jar), *_stat(jar)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
@@ -60,7 +62,9 @@ def cache_dir(prefix: Path = Path(sys.prefix)) -> Path:
 
 
 def archive(prefix: Path = Path(sys.prefix)) -> Path:
-    return cache_dir(prefix) / f"toree-{stamp()}.jsa"
+    """The archive of the environment's Scala kernel (paths.scala_kernel)."""
+    kernel = paths.scala_kernel(prefix)
+    return cache_dir(prefix) / f"{kernel}-{stamp(kernel)}.jsa"
 
 
 def jvm_options(env: dict[str, str], prefix: Path = Path(sys.prefix)) -> list[str]:
@@ -82,14 +86,15 @@ def ensure(prefix: Path = Path(sys.prefix), timeout: float = 300) -> list[str]:
     failed = _failure_note(target)
     if target.is_file() or failed.is_file():  # made, or tried and failed for these jars
         return []
-    print("pyshim: writing the JVM class archive for faster Toree starts (once, about a minute)...",
+    print("pyshim: writing the JVM class archive for faster Scala kernel starts (once, about a minute)...",
           flush=True)
     started = time.monotonic()
     error = _train(prefix, target, timeout)
     if error:
         failed.write_text(error + "\n")  # not retried on every install; uninstall clears it
         return [f"skipped the JVM class archive ({error}); kernels start without it"]
-    for old in cache_dir(prefix).glob("toree-*.jsa"):
+    kernel = target.name.split("-")[0]
+    for old in cache_dir(prefix).glob(f"{kernel}-*.jsa"):  # the other kernel's stays (SCALA_KERNEL)
         if old != target:
             old.unlink()
     return [f"wrote the JVM class archive {target} in {time.monotonic() - started:.0f} s"]

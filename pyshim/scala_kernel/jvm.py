@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import defaults, paths
 from ..errors import SetupError
+from ..kernel import jvm_cache
 
 MIN_JAVA = {"4": 17, "3.5": 8}
 
@@ -66,6 +67,10 @@ def kernel_conf(class_dir: Path, env: dict[str, str]) -> dict[str, str]:
     }
     if env.get("PYSPARK_PYTHON", sys.executable) == sys.executable:
         conf["spark.python.daemon.module"] = "pyshim.bridge.daemon"
+    # The class archive `pyshim install` wrote of this kernel's JVM (kernel/jvm_cache.py), as
+    # Toree's launcher passes it: the driver is the JVM pyspark's spark-submit starts here.
+    for option in jvm_cache.jvm_options(env):
+        conf["spark.driver.extraJavaOptions"] += f" {option}"
     resource_dir = env.get("PYSHIM_KERNEL_RESOURCES")
     if resource_dir and (Path(resource_dir) / "log4j2.properties").exists():
         conf["spark.driver.extraJavaOptions"] += f" -Dlog4j2.configurationFile=file:{Path(resource_dir) / 'log4j2.properties'}"
@@ -104,6 +109,16 @@ def start(env: dict[str, str] | None = None) -> Jvm:
     repl = jvm.pyshim.repl.ReplKernel
     version_line = repl.start(spark._jsparkSession, str(class_dir))
     return Jvm(spark=spark, repl=repl, bridge=jvm.pyshim.Bridge, version_line=version_line, class_dir=class_dir)
+
+
+def stop(j: Jvm, timeout: float = 300) -> None:
+    """Stop Spark, then end its JVM as pyspark means it to end: its stdin closed, it exits by
+    itself (running its exit hooks, such as writing a class archive)."""
+    process = j.spark.sparkContext._gateway.proc
+    j.spark.stop()
+    if process is not None and process.stdin is not None:
+        process.stdin.close()
+        process.wait(timeout=timeout)
 
 
 def kernel_log():

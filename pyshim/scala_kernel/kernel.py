@@ -56,6 +56,7 @@ class ScalaKernel(IPythonKernel):
         self._jvm_error: BaseException | None = None
         self._jvm_ready = threading.Event()
         self._python_warm = threading.Event()  # the warm-up's imports are done (no import races with cells)
+        self._warm = threading.Event()  # the whole warm-up is done (do_shutdown waits for it)
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
         # Tab, Shift-Tab and is-complete: on a thread of their own, beside a running cell.
@@ -107,9 +108,27 @@ class ScalaKernel(IPythonKernel):
             self.log.warning("pyshim: warm-up skipped: %s", err)
         finally:
             self._python_warm.set()
-        if self._jvm_error is None:
-            for code in ("spark.rang", "%%sql\nSELECT * FROM ran"):
-                self._jvm.repl.complete(code, len(code))
+        try:
+            if self._jvm_error is None:
+                for code in ("spark.rang", "%%sql\nSELECT * FROM ran"):
+                    self._jvm.repl.complete(code, len(code))
+        finally:
+            self._warm.set()
+
+    def do_shutdown(self, restart):
+        """Spark stopped and its JVM left to exit on its own before ipykernel ends this process's
+        children (SIGTERM, then SIGKILL after some 15 s): a JVM that writes its class archive
+        as it exits (`pyshim install`, kernel/jvm_cache.py) needs longer than that."""
+        if self._jvm_ready.is_set() and self._jvm is not None:
+            from . import jvm
+
+            self._warm.wait(timeout=60)  # a kernel shut down as it starts: no warm-up on a stopped Spark
+
+            try:
+                jvm.stop(self._jvm)
+            except Exception as err:  # noqa: BLE001 - ending anyway: ipykernel ends what is left
+                self.log.warning("pyshim: Spark did not stop cleanly: %s", err)
+        return super().do_shutdown(restart)
 
     def ready_for_python(self) -> None:
         self._python_warm.wait()
