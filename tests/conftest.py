@@ -151,12 +151,15 @@ def _needs_a_kernel(item) -> bool:
     return item.get_closest_marker("toree") is not None or any(n in item.fixturenames for n in SHARED_KERNELS)
 
 
-# `make test` runs pytest-xdist with two workers (`-n 2`): the modules that start kernels on
-# one, one kernel boot at a time (two boots at once fight for the two cores), and the
-# kernel-free modules (docs, hooks, pins, a plain PySpark session, the browser's save hooks) on
-# the other, meanwhile. xdist's own `--dist loadgroup` cannot do it with pytest 9 (it renames
-# node ids, which pytest 9 no longer lets a plugin do), and xdist's controller sees only node
-# ids: so the kernel modules are named here, and checked against what collection finds.
+# `make test` runs pytest-xdist with two workers (`-n 2`): the modules that use the shared
+# kernels (and the demo notebooks executed ahead) on one, one kernel boot at a time (two boots
+# at once fight for the two cores), and the kernel-free modules (docs, hooks, pins, a plain
+# PySpark session, the browser's save hooks) on the other, meanwhile, then a few modules that
+# start only kernels of their own (ON_THE_OTHER_WORKER): measured with --durations, the shared
+# kernels' worker is the longer one by some 250 s without them. xdist's own `--dist loadgroup`
+# cannot do it with pytest 9 (it renames node ids, which pytest 9 no longer lets a plugin do),
+# and xdist's controller sees only node ids: so the kernel modules are named here, and checked
+# against what collection finds.
 KERNELS, KERNEL_FREE = "kernels", "kernel-free"
 KERNEL_MODULES = {
     "test_bridge.py", "test_cluster.py", "test_completion.py", "test_failures.py", "test_interrupt.py",
@@ -164,11 +167,13 @@ KERNEL_MODULES = {
     "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_run.py",
     "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py", "test_tracking_server.py",
 }
+ON_THE_OTHER_WORKER = {"test_lineage.py", "test_native_nopython.py"}
 
 
 def _group(item_or_nodeid) -> str:
     nodeid = getattr(item_or_nodeid, "nodeid", item_or_nodeid)
-    return KERNELS if Path(nodeid.split("::")[0]).name in KERNEL_MODULES else KERNEL_FREE
+    name = Path(nodeid.split("::")[0]).name
+    return KERNELS if name in KERNEL_MODULES - ON_THE_OTHER_WORKER else KERNEL_FREE
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -188,6 +193,11 @@ def pytest_collection_modifyitems(config, items):
     is never split: its module-scoped fixtures are set up once)."""
     later = {item.module for item in items if _needs_a_kernel(item)}
     items.sort(key=lambda item: item.module in later)
+    sharing = {Path(str(item.fspath)).name for item in items
+               if set(item.fixturenames) & {*SHARED_KERNELS, *DEMO_NOTEBOOKS}} & ON_THE_OTHER_WORKER
+    if sharing:  # on the other worker, it would start a second set of shared kernels
+        raise pytest.UsageError(f"tests/conftest.py: {', '.join(sorted(sharing))} use the shared kernels or demo "
+                                "notebooks; take them out of ON_THE_OTHER_WORKER")
     unlisted = sorted({Path(module.__file__).name for module in later} - KERNEL_MODULES)
     if unlisted:
         raise pytest.UsageError(f"tests/conftest.py: {', '.join(unlisted)} start kernels; add them to KERNEL_MODULES "
