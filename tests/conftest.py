@@ -26,6 +26,12 @@ _main = sys.modules["__main__"]
 if os.environ.get("PYTEST_XDIST_WORKER") and _main.__spec__ is None and not hasattr(_main, "__file__"):
     _main.__file__ = sys.argv[0] or "<pytest-xdist worker>"
 
+# The tests' JVMs (kernels, PySpark sessions: spark-submit reads SPARK_SUBMIT_OPTS) JIT-compile
+# with C1 only. A test JVM lives a minute or two and runs small data: HotSpot's C2 compiler
+# threads spend more CPU than they ever save, on a 2-core machine whose cores the two pytest
+# workers already keep busy. Nothing the tests assert depends on the JIT tier.
+os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -XX:TieredStopAtLevel=1".strip()
+
 # Which Scala kernel `pyshim-scala` runs here: "toree" (Spark 3.5's default) or "pyshim"
 # (pyshim's own: Spark 4, or Spark 3.5 after `make setup SCALA_KERNEL=pyshim`).
 SCALA_KERNEL = __import__("pyshim.paths").paths.scala_kernel()
@@ -156,7 +162,7 @@ def _needs_a_kernel(item) -> bool:
 # at once fight for the two cores), and the kernel-free modules (docs, hooks, pins, a plain
 # PySpark session, the browser's save hooks) on the other, meanwhile, then a few modules that
 # start only kernels of their own (ON_THE_OTHER_WORKER): measured with --durations, the shared
-# kernels' worker is the longer one by some 250 s without them. xdist's own `--dist loadgroup`
+# kernels' worker was the longer one by some 250 s without them (Spark 3.5: 597 s and 344 s). xdist's own `--dist loadgroup`
 # cannot do it with pytest 9 (it renames node ids, which pytest 9 no longer lets a plugin do),
 # and xdist's controller sees only node ids: so the kernel modules are named here, and checked
 # against what collection finds.
@@ -167,7 +173,7 @@ KERNEL_MODULES = {
     "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_run.py",
     "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py", "test_tracking_server.py",
 }
-ON_THE_OTHER_WORKER = {"test_lineage.py", "test_native_nopython.py"}
+ON_THE_OTHER_WORKER = {"test_lineage.py", "test_native_nopython.py", "test_sidecar.py", "test_toree_magics.py"}
 
 
 def _group(item_or_nodeid) -> str:

@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +99,6 @@ def start(env: dict[str, str] | None = None) -> Jvm:
     # Toree's does: not into whichever cell runs first (ipykernel captures this process's
     # file descriptors 1 and 2 for the cells).
     log = kernel_log()
-    # pyspark 4.3 warns on import that it "does not yet fully support pandas >= 3"; the
-    # project's tests run every pandas path it uses on this pin (pyproject.toml).
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
     spark = SparkSession(SparkContext(gateway=gateway, conf=conf))
     jvm = spark.sparkContext._jvm
