@@ -158,14 +158,13 @@ def _needs_a_kernel(item) -> bool:
 
 
 # `make test` runs pytest-xdist with two workers (`-n 2`): the modules that use the shared
-# kernels (and the demo notebooks executed ahead) on one, one kernel boot at a time (two boots
-# at once fight for the two cores), and the kernel-free modules (docs, hooks, pins, a plain
-# PySpark session, the browser's save hooks) on the other, meanwhile, then a few modules that
-# start only kernels of their own (ON_THE_OTHER_WORKER): measured with --durations, the shared
-# kernels' worker was the longer one by some 250 s without them (Spark 3.5: 597 s and 344 s). xdist's own `--dist loadgroup`
-# cannot do it with pytest 9 (it renames node ids, which pytest 9 no longer lets a plugin do),
-# and xdist's controller sees only node ids: so the kernel modules are named here, and checked
-# against what collection finds.
+# kernels (and the demo notebooks executed ahead) on one, and the kernel-free modules (docs,
+# hooks, pins, a plain PySpark session, the browser's save hooks) on the other, then the modules
+# that start only kernels of their own (ON_THE_OTHER_WORKER): measured with --durations on
+# Spark 3.5, the shared kernels' worker was the longer one by some 250 s without them (597 s
+# and 344 s). xdist's own `--dist loadgroup` cannot do it with pytest 9 (it renames node ids,
+# which pytest 9 no longer lets a plugin do), and xdist's controller sees only node ids: so the
+# kernel modules are named here, and checked against what collection finds.
 KERNELS, KERNEL_FREE = "kernels", "kernel-free"
 KERNEL_MODULES = {
     "test_bridge.py", "test_cluster.py", "test_completion.py", "test_failures.py", "test_interrupt.py",
