@@ -16,7 +16,7 @@ import scala.util.control.NonFatal
  *   CellThreads.run(cell) { interpreter.interpret(code) }   // on the thread that runs the cell
  *   cell.interruption                                     // Some(message) if it was interrupted
  *
- *   CellThreads.interrupt(graceMillis = 1000)              // from any other thread (Ctrl-C)
+ *   CellThreads.interrupt(graceMillis = 1000, cancelJobs)  // from any other thread (Ctrl-C)
  * }}}
  * and where the cell failed after an interrupt, show `cell.interruption` instead of its error
  * if `CellThreads.fromInterrupt(errorText)` (an error of the code's own, such as a Python
@@ -130,19 +130,25 @@ object CellThreads {
    * `graceMillis` + 4 s, plus what `answering` allows). None when no cell runs, or when an
    * interrupt of it is being handled already (a second Ctrl-C changes nothing).
    */
-  def interrupt(graceMillis: Long): Option[Interruption] = {
+  def interrupt(graceMillis: Long, cancelJobs: () => Unit = () => ()): Option[Interruption] = {
     val claimed = synchronized {
       if (handling) None else current.map { cell => handling = true; cell }
     }
     claimed.map { cell =>
-      try interruptCell(cell, graceMillis) finally synchronized { handling = false }
+      try interruptCell(cell, graceMillis, cancelJobs) finally synchronized { handling = false }
     }
   }
 
-  private def interruptCell(cell: Cell, graceMillis: Long): Interruption = {
+  /**
+   * `cancelJobs` (the cell's Spark jobs) runs once the cell's message is set: a job cancelled
+   * before that could end the cell with Spark's "Job cancelled" error first, which the caller
+   * would then show as the cell's own.
+   */
+  private def interruptCell(cell: Cell, graceMillis: Long, cancelJobs: () => Unit): Interruption = {
     val ran = cell.ranFor
     val interruptedNote = s"Interrupted after $ran: the cell's thread was interrupted."
-    if (!noteUnlessEnded(cell, interruptedNote, _.interrupt())) return Interruption(interruptedNote, ended = true)
+    if (!noteUnlessEnded(cell, interruptedNote, t => { cancelJobs(); t.interrupt() }))
+      return Interruption(interruptedNote, ended = true)
     if (awaitEnd(cell, graceMillis + cell.answersWithinMs)) return Interruption(interruptedNote, ended = true)
 
     val stoppedNote = s"Interrupted after $ran: the cell's code did not answer, so its thread was stopped."

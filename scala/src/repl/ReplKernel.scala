@@ -137,12 +137,12 @@ object ReplKernel {
    * with CellThreads' one line, which names the way out (a restart).
    */
   def interrupt(): String = running match {
+    case Some(run) if run.python => Progress.cancelRunning(); s"interrupted cell ${run.id}"
     case Some(run) =>
-      Progress.cancelRunning()
-      if (!run.python) {
-        awaitUserCode(run.thread)
-        CellThreads.interrupt(InterruptGraceMs).filterNot(_.ended).foreach(given => giveUp(run, given.message))
-      }
+      awaitUserCode(run.thread)
+      val told = CellThreads.interrupt(InterruptGraceMs, () => Progress.cancelRunning())
+      if (told.isEmpty) Progress.cancelRunning() // a second Ctrl-C, or no cell code tracked
+      told.filterNot(_.ended).foreach(given => giveUp(run, given.message))
       s"interrupted cell ${run.id}"
     case None => "no cell is running"
   }

@@ -150,8 +150,9 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
    */
   override def interrupt(): Interpreter = toreeTasks match {
     case Some(tasks) =>
-      Progress.cancelRunning()
-      CellThreads.interrupt(CellInterpreter.InterruptGraceMs).filterNot(_.ended).foreach { _ =>
+      val told = CellThreads.interrupt(CellInterpreter.InterruptGraceMs, () => Progress.cancelRunning())
+      if (told.isEmpty) Progress.cancelRunning() // a second Ctrl-C, or no cell code tracked
+      told.filterNot(_.ended).foreach { _ =>
         pending.foreach(_._2.tryFailure(new ExecutionException("interrupted", null)))
         tasks.restart()
       }
