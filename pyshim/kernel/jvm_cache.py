@@ -1,13 +1,14 @@
 """A class-data-sharing archive for the Scala kernel's JVM: seconds off every kernel start.
 
 A kernel start loads and verifies some 20,000 classes of Spark, Scala's compiler and the
-kernel (Toree's, or pyshim's extension for pyshim's own kernel) from jars. Since JDK 13 a JVM can write the classes it loaded to an archive when it exits
-(-XX:ArchiveClassesAtExit) and later JVMs map that archive instead
-(-XX:SharedArchiveFile). `pyshim install` writes the archive once, from a kernel that
-runs a few typical cells; the kernel's launcher passes it to every kernel JVM whose JDK,
-Spark jars and kernel jar are the ones it was made with (the kernel and a stamp in its name):
-Toree's launcher (launch.py), pyspark's for pyshim's kernel (scala_kernel/jvm.py). A JVM that cannot use
-an archive logs one warning and starts as usual, so a stale archive costs only the gain.
+kernel (Toree's, or pyshim's extension for pyshim's own kernel) from jars. Since JDK 13 a JVM
+can write the classes it loaded to an archive when it exits (-XX:ArchiveClassesAtExit) and
+later JVMs map that archive instead (-XX:SharedArchiveFile). `pyshim install` writes the
+archive once, from a kernel that runs a few typical cells; the kernel's launcher passes it to
+every kernel JVM whose JDK, Spark jars and kernel jar are the ones it was made with (the
+kernel and a stamp in its name): Toree's launcher (launch.py), pyspark's for pyshim's kernel
+(scala_kernel/jvm.py). A JVM that cannot use an archive logs one warning and starts as usual,
+so a stale archive costs only the gain.
 
 PYSHIM_JVM_CACHE=0 turns it off.
 """
@@ -93,8 +94,7 @@ def ensure(prefix: Path = Path(sys.prefix), timeout: float = 300) -> list[str]:
     if error:
         failed.write_text(error + "\n")  # not retried on every install; uninstall clears it
         return [f"skipped the JVM class archive ({error}); kernels start without it"]
-    kernel = target.name.split("-")[0]
-    for old in cache_dir(prefix).glob(f"{kernel}-*.jsa"):  # the other kernel's stays (SCALA_KERNEL)
+    for old in cache_dir(prefix).glob(f"{paths.scala_kernel(prefix)}-*.jsa"):  # the other kernel's stays (SCALA_KERNEL)
         if old != target:
             old.unlink()
     return [f"wrote the JVM class archive {target} in {time.monotonic() - started:.0f} s"]

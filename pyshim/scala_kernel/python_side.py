@@ -63,8 +63,8 @@ class _ByThread:
     """sys.stdout or sys.stderr that sends what some threads write to the kernel's log, and
     what every other thread writes (a cell's output) where it always went."""
 
-    def __init__(self, name: str, usual):
-        self.name, self.usual = name, usual
+    def __init__(self, usual):
+        self.usual = usual
 
     def _target(self):
         return _to_log.get(threading.get_ident(), self.usual)
@@ -97,14 +97,15 @@ def to_kernel_log():
         with _routing:
             for name in ("stdout", "stderr"):
                 if not isinstance(getattr(sys, name), _ByThread):
-                    setattr(sys, name, _ByThread(name, getattr(sys, name)))
+                    setattr(sys, name, _ByThread(getattr(sys, name)))
             _to_log[threading.get_ident()] = stream
         try:
             yield
         finally:
             with _routing:
                 del _to_log[threading.get_ident()]
-                for name in ("stdout", "stderr"):
-                    current = getattr(sys, name)
-                    if not _to_log and isinstance(current, _ByThread):
-                        setattr(sys, name, current.usual)
+                if not _to_log:  # the last thread routed: the usual streams back
+                    for name in ("stdout", "stderr"):
+                        current = getattr(sys, name)
+                        if isinstance(current, _ByThread):
+                            setattr(sys, name, current.usual)

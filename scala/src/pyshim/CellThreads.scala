@@ -128,12 +128,13 @@ object CellThreads {
    * Interrupt the running cell: interrupt its thread, and stop it if it still runs
    * `graceMillis` later. Blocks until the cell's code ended or was given up on (at most about
    * `graceMillis` + 4 s, plus what `answering` allows). None when no cell runs, or when an
-   * interrupt of it is being handled already (a second Ctrl-C changes nothing).
+   * interrupt of it is being handled already (a second Ctrl-C only cancels the jobs again).
    */
   def interrupt(graceMillis: Long, cancelJobs: () => Unit = () => ()): Option[Interruption] = {
     val claimed = synchronized {
       if (handling) None else current.map { cell => handling = true; cell }
     }
+    if (claimed.isEmpty) cancelJobs() // a second Ctrl-C, or no cell code tracked: the jobs still end
     claimed.map { cell =>
       try interruptCell(cell, graceMillis, cancelJobs) finally synchronized { handling = false }
     }

@@ -140,9 +140,8 @@ object ReplKernel {
     case Some(run) if run.python => Progress.cancelRunning(); s"interrupted cell ${run.id}"
     case Some(run) =>
       awaitUserCode(run.thread)
-      val told = CellThreads.interrupt(InterruptGraceMs, () => Progress.cancelRunning())
-      if (told.isEmpty) Progress.cancelRunning() // a second Ctrl-C, or no cell code tracked
-      told.filterNot(_.ended).foreach(given => giveUp(run, given.message))
+      CellThreads.interrupt(InterruptGraceMs, () => Progress.cancelRunning())
+        .filterNot(_.ended).foreach(given => giveUp(run, given.message))
       s"interrupted cell ${run.id}"
     case None => "no cell is running"
   }

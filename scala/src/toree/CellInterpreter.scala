@@ -150,9 +150,7 @@ class CellInterpreter(config: Config) extends ScalaInterpreter(config) {
    */
   override def interrupt(): Interpreter = toreeTasks match {
     case Some(tasks) =>
-      val told = CellThreads.interrupt(CellInterpreter.InterruptGraceMs, () => Progress.cancelRunning())
-      if (told.isEmpty) Progress.cancelRunning() // a second Ctrl-C, or no cell code tracked
-      told.filterNot(_.ended).foreach { _ =>
+      CellThreads.interrupt(CellInterpreter.InterruptGraceMs, () => Progress.cancelRunning()).filterNot(_.ended).foreach { _ =>
         pending.foreach(_._2.tryFailure(new ExecutionException("interrupted", null)))
         tasks.restart()
       }
