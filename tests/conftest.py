@@ -169,10 +169,12 @@ KERNELS, KERNEL_FREE = "kernels", "kernel-free"
 KERNEL_MODULES = {
     "test_bridge.py", "test_cluster.py", "test_completion.py", "test_failures.py", "test_interrupt.py",
     "test_jvm_cache.py", "test_language_modes.py", "test_lineage.py", "test_native.py", "test_native_nopython.py",
-    "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_run.py",
-    "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py", "test_tracking_server.py",
+    "test_notebooks.py", "test_output_relay.py", "test_progress.py", "test_python_cells.py", "test_python_workers.py",
+    "test_run.py", "test_serve.py", "test_sidecar.py", "test_toree_kernel.py", "test_toree_magics.py",
+    "test_tracking_server.py",
 }
-ON_THE_OTHER_WORKER = {"test_lineage.py", "test_native_nopython.py", "test_sidecar.py", "test_toree_magics.py"}
+ON_THE_OTHER_WORKER = {"test_lineage.py", "test_native_nopython.py", "test_python_workers.py", "test_sidecar.py",
+                       "test_toree_magics.py"}
 
 
 def _group(item_or_nodeid) -> str:

@@ -90,6 +90,8 @@ def _register_downloaded(spark, name: str, model_uri: str, local: Path, resolved
                      f"and the result type defaults to {signatures.DEFAULT_RESULT_TYPE}")
     ddl = result_type or signatures.result_ddl_of(meta.signature) or signatures.DEFAULT_RESULT_TYPE
     data_type = _parse_ddl(ddl)
+    if env_manager == "local" and (native == "off" or "sklearn" not in meta.flavors):
+        start_workers(spark)  # it will run in them: they start while it loads (native/compile.py compiles sklearn only)
     phases.report("load")
     _preflight(name, model_uri, local, meta, data_type)
     # Lineage records these with every write that calls the function (scala/src/pyshim/Lineage.scala).
@@ -105,7 +107,7 @@ def _register_downloaded(spark, name: str, model_uri: str, local: Path, resolved
     if env_manager == "virtualenv":
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=data_type, env_manager="virtualenv")
     else:
-        _use_this_python_locally(spark)
+        start_workers(spark)
         phases.report("ship to the Python workers")
         udf = _model_udf(_ship(spark, local, name), name, inputs, data_type, f"{name} ({model_uri}; {resolved})")
     about["runs"] = "Python workers (pandas UDF)" if env_manager == "local" else "Python workers (mlflow spark_udf, virtualenv)"
@@ -136,12 +138,25 @@ def _register_native(spark, name: str, sql: str, inputs: signatures.Inputs, resu
                                          result_ddl, about))
 
 
+def start_workers(spark) -> None:
+    """Spark's Python workers started in the background as a model function that runs in them
+    is registered, once per session: its first query then finds them up (a native model, or
+    a Scala-only session, starts none: about 700 MiB for a daemon and two workers). The query
+    runs on a JVM thread (Bridge.runInBackground), so this process runs no Python beside the
+    user's; without pyshim's extension jar the first query starts them."""
+    _use_this_python_locally(spark)
+    sc = spark.sparkContext
+    if getattr(sc, "_pyshim_workers_started", False) or _jvm_functions(sc._jvm) is None:
+        return
+    sc._pyshim_workers_started = True
+    sc._jvm.pyshim.Bridge.runInBackground(worker_warm_up(spark)._jdf, "pyshim: start Python workers")
+
+
 def worker_warm_up(spark):
-    """A query of one small task per core through a pandas UDF: once it ran, Spark's Python workers are up before a first query needs them. Workers
-    are pooled per Python executable and environment, the same for every pandas UDF made
-    here, so the model functions' tasks reuse them (and their daemon's preloaded
-    libraries make the model's load there cheap). The sidecar has the JVM run it.
-    """
+    """A query of one small task per core through a pandas UDF: once it ran, Spark's Python
+    workers are up before a first query needs them. Workers are pooled per Python executable
+    and environment, the same for every pandas UDF made here, so the model functions' tasks
+    reuse them (and their daemon's preloaded libraries make the model's load there cheap)."""
     from pyspark.sql.functions import pandas_udf
 
     _use_this_python_locally(spark)

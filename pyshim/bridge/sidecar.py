@@ -343,17 +343,38 @@ class Session:
         return {"status": "ok", "summary": registered.summary()}
 
 
-def warm_up(bridge, session: Session) -> None:
-    """At kernel start, before serving: have the JVM run a query that starts Spark's Python
-    workers, on a thread of its own (this process runs no Python beside the user's code:
-    imports from two threads at once can deadlock), then make what the first cells need
-    while the workers start: mlflow for %register_model, the IPython shell for %%python and
-    its completers (assist.warm_up: not on the user's first Tab)."""
-    from . import assist, models
+# What %register_model imports: mlflow's model loading, and the compiler of native model
+# functions (orbital: a second or more, as much as the rest of a registration).
+REGISTRATION_IMPORTS = ("mlflow.pyfunc", "orbital")
+# A tracking or registry store in a database (sqlite:///mlflow.db, MLflow 3's default): its
+# SQLAlchemy and alembic modules, a second of a first registration's model lookup. Only
+# imported: nothing connects to the store before the user's first registration.
+DATABASE_STORE_IMPORTS = ("mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store")
 
-    bridge.runInBackground(models.worker_warm_up(session.spark)._jdf, "pyshim: start Python workers")
-    importlib.import_module("mlflow")
-    assist.warm_up(session.shell)
+
+def warm_up(shell) -> None:
+    """At kernel start: make what the first cells need in Python, so they do not wait for it
+    (warm_imports), and the IPython shell's completers' first uses (assist.warm_up: not on
+    the user's first Tab)."""
+    from . import assist
+
+    warm_imports()
+    assist.warm_up(shell)
+
+
+def warm_imports() -> None:
+    """mlflow and the model compiler, for %register_model. Spark's Python workers start with
+    the first model function that runs in them (models.start_workers): a model that runs as
+    native Spark SQL, or a Scala-only session, never needs them."""
+    import mlflow
+    from mlflow.store.db.db_types import DATABASE_ENGINES
+
+    for module in REGISTRATION_IMPORTS:
+        importlib.import_module(module)
+    schemes = {uri.split(":", 1)[0].split("+", 1)[0] for uri in (mlflow.get_tracking_uri(), mlflow.get_registry_uri())}
+    if schemes & set(DATABASE_ENGINES):
+        for module in DATABASE_STORE_IMPORTS:
+            importlib.import_module(module)
 
 
 class interruptible:
@@ -503,7 +524,7 @@ def main() -> int:
     session = Session(bridge, sc, spark)
     if os.environ.pop("PYSHIM_WARM_UP", "") == "1":
         try:
-            warm_up(bridge, session)
+            warm_up(session.shell)
         except Exception as err:  # only slower: the first cells start what they need
             print(f"pyshim sidecar: warm-up skipped: {_short_message(err)}", file=sys.stderr, flush=True)
     bridge.ready(os.getpid())

@@ -9,7 +9,6 @@ plots, magics, Tab and Ctrl-C are IPython's.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -22,11 +21,12 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
 from ..bridge import assist
-from ..bridge.sidecar import error_answer, in_py4j_call, warm_up
+from ..bridge.sidecar import error_answer, in_py4j_call, warm_imports
 from ..settings import default
 from . import cells
 from .assist import AssistThread
 from .magics import Magics, MagicError
+from .python_side import InProcessSession, to_kernel_log
 
 POLL_MS = 100
 LATE_POLL_MS = 1000
@@ -85,33 +85,36 @@ class ScalaKernel(IPythonKernel):
             self._jvm_error = err
         finally:
             self._jvm_ready.set()
-            # Once Spark's imports are done (one thread importing at a time): the first Tab then is fast.
-            self.assist.submit(self._warm_up)
+            # After the JVM's start (its imports first: one thread importing at a time; on 2
+            # cores, importing beside the JVM's start only slowed it), on the assist thread,
+            # where a first Tab waits for them.
+            self.assist.submit(self._warm_python)
+            self.assist.submit(self._warm_completers)
 
-    def _warm_up(self) -> None:
-        """What the first cells need, made while the user reads: as the Toree kernel's sidecar
-        (bridge/sidecar.warm_up), Spark's Python workers started and mlflow imported for
-        %register_model, unless PYSHIM_WARM_START=0; the completers' first uses (jedi's, the
-        REPL's presentation compiler, Spark's SQL keywords and catalog), not on the first Tab.
-        Cells that run Python wait for the imports (ready_for_python): two threads importing
-        the same modules at once can deadlock."""
+    def _warm_python(self) -> None:
+        """What a first %register_model needs in Python, imported as the Toree kernel's sidecar
+        does it (bridge/sidecar.warm_imports), unless PYSHIM_WARM_START=0. Cells that run Python
+        wait for these imports (ready_for_python): two threads importing the same modules at
+        once can deadlock."""
         try:
-            if self._jvm_error is None and os.environ.get("PYSHIM_WARM_START", default("PYSHIM_WARM_START")) != "0":
-                from .python_side import to_kernel_log
-
+            if _warm_start():
                 with to_kernel_log():  # what the imports print (tqdm's warning) is no cell's
-                    warm_up(self._jvm.bridge, self.python_side)
-                    importlib.import_module("mlflow.pyfunc")
-            else:
-                assist.warm_up(self.shell)
+                    warm_imports()
         except Exception as err:  # only slower: the first cells make what they need
             self.log.warning("pyshim: warm-up skipped: %s", err)
         finally:
             self._python_warm.set()
+
+    def _warm_completers(self) -> None:
+        """The completers' first uses (jedi's, the REPL's presentation compiler, Spark's SQL
+        keywords and catalog), made while the user reads, not on the first Tab."""
         try:
+            assist.warm_up(self.shell)
             if self._jvm_error is None:
                 for code in ("spark.rang", "%%sql\nSELECT * FROM ran"):
                     self._jvm.repl.complete(code, len(code))
+        except Exception as err:  # noqa: BLE001 - only slower
+            self.log.warning("pyshim: warm-up of the completers skipped: %s", err)
         finally:
             self._warm.set()
 
@@ -147,7 +150,6 @@ class ScalaKernel(IPythonKernel):
         import pyshim
         from ..bridge import jobtags
         from ..bridge.sidecar import SharedStore
-        from .python_side import InProcessSession
 
         j = self._jvm
         sc = j.spark.sparkContext
@@ -373,6 +375,10 @@ _NOT_FOUND = {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
 def _empty_completion(cursor: int) -> dict:
     return {"status": "ok", "matches": [], "cursor_start": cursor, "cursor_end": cursor, "metadata": {}}
+
+
+def _warm_start() -> bool:
+    return os.environ.get("PYSHIM_WARM_START", default("PYSHIM_WARM_START")) != "0"
 
 
 def _scala_version() -> str:
