@@ -29,6 +29,8 @@ from .magics import Magics, MagicError
 from .python_side import InProcessSession, to_kernel_log
 
 POLL_MS = 100
+# How often the completers' warm-up looks whether the cells have ended.
+IDLE_RETRY_SECONDS = 1.0
 LATE_POLL_MS = 1000
 # Cells whose threads may still send output once they ended (the JVM keeps as many: Progress.KeptCells).
 KEPT_CELLS = 64
@@ -57,6 +59,8 @@ class ScalaKernel(IPythonKernel):
         self._jvm_ready = threading.Event()
         self._python_warm = threading.Event()  # the warm-up's imports are done (no import races with cells)
         self._warm = threading.Event()  # the whole warm-up is done (do_shutdown waits for it)
+        self._cells_running = 0  # execute requests being run (the completers' warm-up waits for none)
+        self._stopping = False
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
         # Tab, Shift-Tab and is-complete: on a thread of their own, beside a running cell.
@@ -107,7 +111,14 @@ class ScalaKernel(IPythonKernel):
 
     def _warm_completers(self) -> None:
         """The completers' first uses (jedi's, the REPL's presentation compiler, Spark's SQL
-        keywords and catalog), made while the user reads, not on the first Tab."""
+        keywords and catalog), made while the user reads, not on the first Tab: once no cell
+        runs, as they would take cores and Python's GIL from the first cells of a Run All (a
+        Tab meanwhile is answered, only slower)."""
+        if self._cells_running and not self._stopping:
+            retry = threading.Timer(IDLE_RETRY_SECONDS, self.assist.submit, args=(self._warm_completers,))
+            retry.daemon = True
+            retry.start()
+            return
         try:
             assist.warm_up(self.shell)
             if self._jvm_error is None:
@@ -125,6 +136,7 @@ class ScalaKernel(IPythonKernel):
         if self._jvm_ready.is_set() and self._jvm is not None:
             from . import jvm
 
+            self._stopping = True  # a warm-up waiting for the cells to end runs now
             self._warm.wait(timeout=60)  # a kernel shut down as it starts: no warm-up on a stopped Spark
 
             try:
@@ -167,6 +179,14 @@ class ScalaKernel(IPythonKernel):
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False,
                          *, cell_meta=None, cell_id=None):
+        self._cells_running += 1
+        try:
+            return await self._execute(code, silent, store_history, user_expressions, allow_stdin,
+                                       cell_meta=cell_meta, cell_id=cell_id)
+        finally:
+            self._cells_running -= 1
+
+    async def _execute(self, code, silent, store_history, user_expressions, allow_stdin, *, cell_meta, cell_id):
         parts = cells.split(code)
         if len(parts) == 1 and parts[0].kind == "cell" and parts[0].key == "python":
             body = parts[0].text[1:] if parts[0].text.startswith("\n") else parts[0].text
