@@ -54,6 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MLFLOW_TRACKING_URI", "the MLflow store where `%register_model` resolves `models:/` and `runs:/` "
             "URIs, and where the notebooks and jobs log", shown_default="`sqlite:///<checkout>/.pyshim/mlflow.db` "
             "(git-ignored)", group="models"),
+    Setting("PYSHIM_NATIVE_CACHE", "where registration keeps what it decided for each model version (the checked "
+            "Spark SQL, or why the model runs in Python workers), so a kernel restart compiles nothing again; `0`: "
+            "no such folder", shown_default="`$XDG_CACHE_HOME/pyshim/native` (`~/.cache/pyshim/native`)", group="models"),
     Setting("MLFLOW_ALLOW_FILE_STORE", "`true` lets MLflow 3.17 use a `file:` tracking URI", group="models"),
     Setting("PYSHIM_PANDAS_PUT_LIMIT_MB", "the largest pandas DataFrame `z.put` copies into Spark, in MB",
             default="100", group="models"),

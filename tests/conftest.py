@@ -1,7 +1,7 @@
 """Session-wide isolation and the shared heavy fixtures (a Toree kernel, an MLflow store).
 
-Every test runs with HOME, JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, JUPYTER_RUNTIME_DIR and
-MLFLOW_TRACKING_URI in a temp folder: nothing touches ~/.jupyter or ~/.local. Kernels are
+Every test runs with HOME, XDG_CACHE_HOME, JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR, JUPYTER_RUNTIME_DIR
+and MLFLOW_TRACKING_URI in a temp folder: nothing touches ~/.jupyter or ~/.local. Kernels are
 looked up in the environment's prefix, where `make test` (pyshim install) put them.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ TOREE_LINE_ONLY = pytest.mark.skipif(SCALA_KERNEL != "toree", reason="the Scala 
 # The browser_page fixture (Debian's chromium through playwright), for any test module.
 pytest_plugins = ["browser"]
 
-_ISOLATED = ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
+_ISOLATED = ("HOME", "XDG_CACHE_HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
 
 
 def _descendants(root: int) -> list[tuple[int, str]]:

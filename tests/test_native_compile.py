@@ -97,16 +97,39 @@ def test_same_version_again_is_served_from_the_cache(spark, zoo):
     assert native.cache_hits == hits + 1 and again.native and again.replaced
 
 
+def test_a_new_kernel_takes_the_decision_kept_on_disk_and_other_versions_decide_again(spark, zoo, monkeypatch):
+    """A kernel restart registers the same model version again: the decision kept on disk
+    (native/decisions.py) is taken, nothing compiles or checks; made with another Spark or
+    library version, it is not."""
+    from pyshim.native import decisions
+
+    uri = zoo.uris["ridge"]
+    first = pyshim.register_model(spark, "m_kept", uri)
+    assert first.native and list(decisions.folder().glob("*.json"))
+    decided = []
+    real_decide = native._decide
+    monkeypatch.setattr(native, "_decide", lambda *args: decided.append(args) or real_decide(*args))
+    monkeypatch.setattr(native, "_cache", {})  # as in a new kernel's process
+    again = pyshim.register_model(spark, "m_kept", uri)
+    assert again.native_sql == first.native_sql and decided == []
+    monkeypatch.setattr(native, "_cache", {})
+    monkeypatch.setattr(decisions, "_version", lambda name: "0.0-other")
+    other = pyshim.register_model(spark, "m_kept", uri)
+    assert other.native_sql == first.native_sql and len(decided) == 1
+
+
 def test_past_the_size_line_auto_keeps_python_and_past_the_limit_nothing_compiles(spark, zoo, monkeypatch):
     uri = zoo.uris["ridge"]
     size = compiler.compile_model(zoo.models["ridge"], native_zoo.INPUTS, ["double", "double", "double", "string"]).size
     monkeypatch.setattr(native, "_cache", {})
+    monkeypatch.setenv("PYSHIM_NATIVE_CACHE", "0")  # decided anew, with the limits set here
     monkeypatch.setattr(compiler, "MAX_FAST_LINEAR_SQL_CHARS", size - 1)
     auto = pyshim.register_model(spark, "m_line", uri)
     assert not auto.native and "which Spark runs slower than the Python workers" in auto.runs
     assert "--native require" in auto.runs
     assert pyshim.register_model(spark, "m_line", uri, native="require").native
     monkeypatch.setattr(native, "_cache", {})
+    monkeypatch.setenv("PYSHIM_NATIVE_CACHE", "0")  # decided anew, with the limits set here
     monkeypatch.setattr(compiler, "MAX_SQL_CHARS", size - 1)
     with pytest.raises(pyshim.ModelError, match="more than Spark's code generator takes"):
         pyshim.register_model(spark, "m_line", uri, native="require")
@@ -129,6 +152,7 @@ def test_a_linear_model_past_the_tree_line_runs_natively(spark, zoo, monkeypatch
     compiled = compiler.compile_model(model, native_zoo.INPUTS, ["double", "double", "double", "string"])
     assert not compiled.trees
     monkeypatch.setattr(native, "_cache", {})
+    monkeypatch.setenv("PYSHIM_NATIVE_CACHE", "0")  # decided anew, with the limits set here
     monkeypatch.setattr(compiler, "MAX_FAST_TREE_SQL_CHARS", compiled.size - 1)
     assert pyshim.register_model(spark, "m_linear", zoo.uris["logistic_multi_int"]).native
 

@@ -343,9 +343,12 @@ class Session:
         return {"status": "ok", "summary": registered.summary()}
 
 
-# What %register_model imports: mlflow's model loading, and the compiler of native model
-# functions (orbital: a second or more, as much as the rest of a registration).
-REGISTRATION_IMPORTS = ("mlflow.pyfunc", "orbital")
+# What every %register_model imports: mlflow's model loading.
+REGISTRATION_IMPORTS = ("mlflow.pyfunc",)
+# What the first compile of a model version imports (orbital: a second or two, as much as the
+# rest of a registration); a version registered before takes the kept decision instead
+# (native/decisions.py).
+COMPILER_IMPORTS = ("orbital",)
 # A tracking or registry store in a database (sqlite:///mlflow.db, MLflow 3's default): its
 # SQLAlchemy and alembic modules, a second of a first registration's model lookup. Only
 # imported: nothing connects to the store before the user's first registration.
@@ -354,18 +357,22 @@ DATABASE_STORE_IMPORTS = ("mlflow.store.tracking.sqlalchemy_store", "mlflow.stor
 
 def warm_up(shell) -> None:
     """At kernel start: make what the first cells need in Python, so they do not wait for it
-    (warm_imports), and the IPython shell's completers' first uses (assist.warm_up: not on
-    the user's first Tab)."""
+    (warm_imports, the model compiler), and the IPython shell's completers' first uses
+    (assist.warm_up: not on the user's first Tab). The Toree kernel's sidecar makes it while
+    Toree's interpreter starts; pyshim's kernel the same parts, in its own order."""
     from . import assist
 
     warm_imports()
+    for module in COMPILER_IMPORTS:
+        importlib.import_module(module)
     assist.warm_up(shell)
 
 
 def warm_imports() -> None:
-    """mlflow and the model compiler, for %register_model. Spark's Python workers start with
-    the first model function that runs in them (models.start_workers): a model that runs as
-    native Spark SQL, or a Scala-only session, never needs them."""
+    """What every %register_model imports: mlflow, the tracking store's modules. Spark's
+    Python workers start with the first model function that runs in them
+    (models.start_workers): a model that runs as native Spark SQL, or a Scala-only session,
+    never needs them."""
     import mlflow
     from mlflow.store.db.db_types import DATABASE_ENGINES
 

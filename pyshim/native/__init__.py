@@ -2,8 +2,9 @@
 
 `decide(...)` is what registration asks: the checked expression of a model, or why the model
 runs in Python workers. The answer is cached per model version (the MLmodel's model_uuid, so
-a moved alias compiles its new version) in this driver process: registering the same version
-again is instant.
+a moved alias compiles its new version) in this driver process, and on disk (decisions.py)
+for the next kernels: registering the same version again, after a restart too, compiles and
+checks nothing.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from .. import phases
 
 MODES = ("auto", "require", "off")
+CHECK_FAILED = "the check of the compiled SQL failed"
 _cache: dict[tuple, "Decision"] = {}
 cache_hits = 0  # tests read it: a second registration of a version compiles nothing
 
@@ -39,13 +41,20 @@ class Decision:
 
 def decide(spark, local: Path, meta, names, ddl_types, result_ddl: str) -> Decision:
     """Compile and check the model in LOCAL (an MLflow model folder), or say why not."""
+    from . import decisions
+
     global cache_hits
     jit = jit_compiles_huge_methods(spark)
     key = (meta.model_uuid or str(local), tuple(names or ()), tuple(ddl_types), result_ddl, jit)
     if key in _cache:
         cache_hits += 1
         return _cache[key]
-    decision = _decide(spark, local, meta, list(names or []), list(ddl_types), result_ddl, jit)
+    stored = decisions.Stored(spark, meta.model_uuid, key)
+    decision = stored.read()
+    if decision is None:
+        decision = _decide(spark, local, meta, list(names or []), list(ddl_types), result_ddl, jit)
+        if not decision.reason.startswith(CHECK_FAILED):  # Spark refused it now: maybe not next time
+            stored.write(decision)
     _cache[key] = decision
     return decision
 
@@ -113,7 +122,7 @@ def _decide(spark, local, meta, names, ddl_types, result_ddl, jit) -> Decision:
     try:
         mismatch = verify.check(spark, compiled.sql, result_ddl, model, names, ddl_types, example)
     except Exception as err:  # Spark refused the SQL, or predict failed on the sample
-        mismatch = f"the check of the compiled SQL failed ({type(err).__name__}: {compiler._first_line(err)})"
+        mismatch = f"{CHECK_FAILED} ({type(err).__name__}: {compiler._first_line(err)})"
     seconds = time.perf_counter() - started
     if mismatch:
         return Decision(None, mismatch, seconds, compiled.size)

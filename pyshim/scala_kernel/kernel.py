@@ -9,6 +9,7 @@ plots, magics, Tab and Ctrl-C are IPython's.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
 from ..bridge import assist
-from ..bridge.sidecar import error_answer, in_py4j_call, warm_imports
+from ..bridge.sidecar import COMPILER_IMPORTS, error_answer, in_py4j_call, warm_imports
 from ..settings import default
 from . import cells
 from .assist import AssistThread
@@ -61,6 +62,7 @@ class ScalaKernel(IPythonKernel):
         self._warm = threading.Event()  # the whole warm-up is done (do_shutdown waits for it)
         self._cells_running = 0  # execute requests being run (the completers' warm-up waits for none)
         self._stopping = False
+        self._imports = threading.Lock()  # held by the warm-up's imports made while no cell ran
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
         self.magics = Magics(self)
         # Tab, Shift-Tab and is-complete: on a thread of their own, beside a running cell.
@@ -93,7 +95,7 @@ class ScalaKernel(IPythonKernel):
             # cores, importing beside the JVM's start only slowed it), on the assist thread,
             # where a first Tab waits for them.
             self.assist.submit(self._warm_python)
-            self.assist.submit(self._warm_completers)
+            self.assist.submit(self._warm_when_idle)
 
     def _warm_python(self) -> None:
         """What a first %register_model needs in Python, imported as the Toree kernel's sidecar
@@ -109,16 +111,26 @@ class ScalaKernel(IPythonKernel):
         finally:
             self._python_warm.set()
 
-    def _warm_completers(self) -> None:
-        """The completers' first uses (jedi's, the REPL's presentation compiler, Spark's SQL
-        keywords and catalog), made while the user reads, not on the first Tab: once no cell
-        runs, as they would take cores and Python's GIL from the first cells of a Run All (a
-        Tab meanwhile is answered, only slower)."""
-        if self._cells_running and not self._stopping:
-            retry = threading.Timer(IDLE_RETRY_SECONDS, self.assist.submit, args=(self._warm_completers,))
-            retry.daemon = True
-            retry.start()
-            return
+    def _warm_when_idle(self) -> None:
+        """The model compiler's import (a registration of a version registered before needs
+        none: native/decisions.py) and the completers' first uses (jedi's, the REPL's
+        presentation compiler, Spark's SQL keywords and catalog), made while the user reads,
+        not on the first compile or Tab: once no cell runs, as they would take cores and
+        Python's GIL from the first cells of a Run All (a Tab meanwhile is answered, only
+        slower). Python cells wait for the imports (ready_for_python)."""
+        with self._imports:
+            if self._cells_running and not self._stopping:
+                retry = threading.Timer(IDLE_RETRY_SECONDS, self.assist.submit, args=(self._warm_when_idle,))
+                retry.daemon = True
+                retry.start()
+                return
+            try:
+                if _warm_start() and not self._stopping:
+                    with to_kernel_log():
+                        for module in COMPILER_IMPORTS:
+                            importlib.import_module(module)
+            except Exception as err:  # noqa: BLE001 - only slower
+                self.log.warning("pyshim: warm-up skipped: %s", err)
         try:
             assist.warm_up(self.shell)
             if self._jvm_error is None:
@@ -147,6 +159,8 @@ class ScalaKernel(IPythonKernel):
 
     def ready_for_python(self) -> None:
         self._python_warm.wait()
+        with self._imports:  # an idle warm-up's imports, if they run: one thread importing at a time
+            pass
 
     @property
     def jvm(self):
