@@ -347,7 +347,9 @@ def _lines(r: dict) -> list[str]:
            "Each start is a new kernel driven as a notebook runs its cells: the kernel answers, `spark.version`, "
            "`%register_model` of the bench model (pyshim picks the path), the first query with it. The lines take "
            "turns, the order rotating each start, after a warm-up start of each; each kernel runs from its own "
-           f"environment. Memory: every process of the kernel (the kernel process and its descendants), after "
+           "environment. The warm-up start registers the model version for the first time (compiled and checked "
+           "against predict); the measured starts register it again, as a notebook does after a kernel restart, and "
+           f"take the decision kept on disk. Memory: every process of the kernel (the kernel process and its descendants), after "
            f"{r['idle_seconds']:g} s idle following the first result; RSS counts shared pages in each process, "
            "PSS splits them.", ""]
     if not lines:
@@ -371,6 +373,10 @@ def _lines(r: dict) -> list[str]:
     row("kernel start to: **the first model result**", [_s(lines[n]["to"]["first_result"]["median"]) for n in names],
         "first_result")
     row("every start, to the first result", [_runs(lines[n]["to"]["first_result"]) for n in names])
+    firsts = [lines[n].get("first_registration") for n in names]
+    if all(firsts):
+        row("the warm-up start (the version's first registration: compile, check), to the first result",
+            [_s(f["to"]["first_result"]) for f in firsts])
     row("CPU time of the kernel's processes to the first result",
         [_s(lines[n]["cpu_seconds"]["first_result"]) for n in names])
     row("**RSS of all the kernel's processes**, idle", [_mib(lines[n]["rss_mib"]["median"]) for n in names], "rss_mib")

@@ -86,10 +86,12 @@ def run(workdir: Path, uri: str, starts: int, warmup: bool = True, idle_seconds:
         else:
             ready.append(line)
     samples: dict[str, list[dict]] = {line.name: [] for line in ready}
+    firsts: dict[str, dict] = {}
     if warmup:
         for line in ready:
             log(f"lines: warm-up start of {line.label} (not counted)")
-            one_start(line, workdir / f"warmup-{line.name}", uri, f"warmup-{line.name}", idle_seconds)
+            firsts[line.name] = one_start(line, workdir / f"warmup-{line.name}", uri, f"warmup-{line.name}",
+                                          idle_seconds)
     for i in range(starts):
         for line in rotated(ready, i):
             sample = one_start(line, workdir / f"start-{line.name}-{i}", uri, f"start-{line.name}-{i}", idle_seconds)
@@ -97,11 +99,15 @@ def run(workdir: Path, uri: str, starts: int, warmup: bool = True, idle_seconds:
             log(f"lines: {line.label} start {i + 1}/{starts}: spark.version at {sample['to']['spark_version']:.1f}s, "
                 f"first result at {sample['to']['first_result']:.1f}s, RSS {sample['memory']['rss_mib']:.0f} MiB "
                 f"in {len(sample['memory']['processes'])} processes")
-    return aggregate(samples, skipped, {line.name: line for line in lines}, starts, idle_seconds)
+    return aggregate(samples, skipped, {line.name: line for line in lines}, starts, idle_seconds, firsts)
 
 
 def aggregate(samples: dict[str, list[dict]], skipped: dict[str, str], lines: dict[str, Line],
-              starts: int, idle_seconds: float) -> dict:
+              starts: int, idle_seconds: float, firsts: dict[str, dict] | None = None) -> dict:
+    """The medians of the measured starts. Those register a model version that the warm-up
+    start registered first, as a notebook's restart does: they take the decision kept on
+    disk (pyshim/native/decisions.py). The warm-up start, the version's first registration
+    (compile and check against predict), is shown beside them, not counted."""
     per_line = {}
     for name, runs in samples.items():
         line = lines[name]
@@ -116,6 +122,7 @@ def aggregate(samples: dict[str, list[dict]], skipped: dict[str, str], lines: di
             "processes": _typical(runs)["memory"]["processes"] if runs else [],
             "model_path": runs[0].get("path", "?") if runs else "?",
             "samples": runs,
+            "first_registration": (firsts or {}).get(name),
         }
     ratios = {}
     if BASE in per_line and NEW in per_line:

@@ -218,6 +218,7 @@ def test_spark_lines_take_turns_and_report_the_goals(tmp_path, monkeypatch):
     assert "## 10. Spark lines" in text and "| 3.5.8 | 4.3.0 |" in text
     assert "<= 0.7x (met)" in text and "<= 0.8x (met)" in text
     assert "JVM (Spark driver) 1,800 MiB RSS" in text
+    assert "| the warm-up start (the version's first registration: compile, check), to the first result |" in text
 
 
 def test_spark_lines_missing_environment_is_skipped_with_the_command(tmp_path, monkeypatch):
