@@ -5,7 +5,8 @@ the decision kept, that compiles nothing (orbital's import alone is a second or 
 checks nothing against predict. A decision holds for what it was made from: the model
 version (its MLmodel's model_uuid), the inputs and result type, whether the JVM JIT-compiles
 huge methods, the versions of Spark, pyshim, orbital and scikit-learn, and this package's
-source. A model without a model_uuid is never kept. One small JSON file per decision in PYSHIM_NATIVE_CACHE; a folder
+source. A model without a model_uuid is never kept, nor a check that Spark failed to run
+(it may run next time). One small JSON file per decision in PYSHIM_NATIVE_CACHE; a folder
 that cannot be written only means the next kernel decides again.
 """
 from __future__ import annotations

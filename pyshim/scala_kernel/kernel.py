@@ -30,7 +30,7 @@ from .magics import Magics, MagicError
 from .python_side import InProcessSession, to_kernel_log
 
 POLL_MS = 100
-# How often the completers' warm-up looks whether the cells have ended.
+# How often the idle warm-up (_warm_when_idle) looks whether the cells have ended.
 IDLE_RETRY_SECONDS = 1.0
 LATE_POLL_MS = 1000
 # Cells whose threads may still send output once they ended (the JVM keeps as many: Progress.KeptCells).
@@ -60,7 +60,7 @@ class ScalaKernel(IPythonKernel):
         self._jvm_ready = threading.Event()
         self._python_warm = threading.Event()  # the warm-up's imports are done (no import races with cells)
         self._warm = threading.Event()  # the whole warm-up is done (do_shutdown waits for it)
-        self._cells_running = 0  # execute requests being run (the completers' warm-up waits for none)
+        self._cells_running = 0  # execute requests being run (the idle warm-up waits for none)
         self._stopping = False
         self._imports = threading.Lock()  # held by the warm-up's imports made while no cell ran
         self._cell_parents: dict[int, dict] = {}  # a JVM cell's id: its execute_request's header
