@@ -39,7 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`pyshim-scala` kernel spec runs, `toree` (Spark 3.5 only) or `pyshim` (pyshim's own, both lines); "
             "kept until changed", shown_default="the installed one; at first `toree` on Spark 3.5, `pyshim` on Spark 4"),
     Setting("PYSHIM_WARM_START", "`0`: make what a first `%register_model` needs (the Toree kernel's Python sidecar, "
-            "mlflow's and the model compiler's imports, Spark's first query) on first use, not as the kernel starts "
+            "mlflow's and the model compiler's imports) on first use, not as the kernel starts "
             "(a Scala-only notebook on the Toree kernel then never starts Python); Spark's Python workers start "
             "with the first model function that runs in them either way", default="1"),
     Setting("PYSHIM_JVM_CACHE", "`0`: no JVM class archive (not written by `pyshim install`, not used by kernels)",

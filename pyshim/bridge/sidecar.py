@@ -363,8 +363,7 @@ def warm_up(shell) -> None:
     from . import assist
 
     warm_imports()
-    for module in COMPILER_IMPORTS:
-        importlib.import_module(module)
+    import_compiler()
     assist.warm_up(shell)
 
 
@@ -382,6 +381,11 @@ def warm_imports() -> None:
     if schemes & set(DATABASE_ENGINES):
         for module in DATABASE_STORE_IMPORTS:
             importlib.import_module(module)
+
+
+def import_compiler() -> None:
+    for module in COMPILER_IMPORTS:
+        importlib.import_module(module)
 
 
 class interruptible:

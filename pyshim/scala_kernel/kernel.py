@@ -9,7 +9,6 @@ plots, magics, Tab and Ctrl-C are IPython's.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -22,7 +21,7 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__ as pyshim_version
 from ..bridge import assist
-from ..bridge.sidecar import COMPILER_IMPORTS, error_answer, in_py4j_call, warm_imports
+from ..bridge.sidecar import error_answer, import_compiler, in_py4j_call, warm_imports
 from ..settings import default
 from . import cells
 from .assist import AssistThread
@@ -127,8 +126,7 @@ class ScalaKernel(IPythonKernel):
             try:
                 if _warm_start() and not self._stopping:
                     with to_kernel_log():
-                        for module in COMPILER_IMPORTS:
-                            importlib.import_module(module)
+                        import_compiler()
             except Exception as err:  # noqa: BLE001 - only slower
                 self.log.warning("pyshim: warm-up skipped: %s", err)
         try:
